@@ -1,0 +1,1 @@
+"""Shared core of the customer data platform: configuration, lake layout, Spark sessions and the CLI."""

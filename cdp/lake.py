@@ -1,0 +1,79 @@
+"""The lake layout: every table's name and location, in one place.
+
+Tables live at ``<lake_root>/<layer>/<name>`` and are all Delta tables. Nothing else in the code base builds a
+lake path by hand: ask a :class:`Lake` for a :class:`Table`'s path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Layer(StrEnum):
+    BRONZE = "bronze"  # landing rows that passed the contract, typed, with lineage
+    QUARANTINE = "quarantine"  # rows and files that failed the contract, with the reason and the raw text
+    SILVER = "silver"  # cleaned, conformed data (identity graph, normalised identifiers)
+    GOLD = "gold"  # marts read by people and applications
+    AUDIT = "audit"  # what the platform did: ingest log, runs, decisions, erasures
+
+
+@dataclass(frozen=True, order=True)
+class Table:
+    layer: Layer
+    name: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer.value}.{self.name}"
+
+    def __str__(self) -> str:
+        return self.qualified_name
+
+
+def bronze(source: str) -> Table:
+    return Table(Layer.BRONZE, source)
+
+
+def quarantine(source: str) -> Table:
+    return Table(Layer.QUARANTINE, source)
+
+
+INGEST_LOG = Table(Layer.AUDIT, "ingest_log")  # one row per landing file handled
+INGEST_RUNS = Table(Layer.AUDIT, "ingest_runs")  # one row per ingest run start and end (crash recovery)
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def path(self, table: Table) -> Path:
+        return self.root / table.layer.value / table.name
+
+    def uri(self, table: Table) -> str:
+        return str(self.path(table))
+
+    def exists(self, table: Table) -> bool:
+        return (self.path(table) / "_delta_log").is_dir()
+
+    def staging_dir(self, run_id: str) -> Path:
+        """Scratch space for one run's checkpoints (Sail's cache() is a no-op); deleted when the run ends."""
+        return self.root / "_staging" / run_id
+
+    def tables(self) -> list[Table]:
+        """Every Delta table that exists under the lake root, sorted by layer and name."""
+        found = []
+        for layer in Layer:
+            layer_dir = self.root / layer.value
+            if layer_dir.is_dir():
+                found += [Table(layer, p.name) for p in layer_dir.iterdir() if (p / "_delta_log").is_dir()]
+        return sorted(found)
+
+    def table(self, qualified_name: str) -> Table:
+        """Parse ``layer.name`` (as shown by ``cdp status``) into a Table, with a clear error."""
+        layer, _, name = qualified_name.partition(".")
+        if layer not in Layer.__members__.values() or not name:
+            layers = ", ".join(layer.value for layer in Layer)
+            raise ValueError(f"{qualified_name!r} is not a table name: write <layer>.<table> with layer one of {layers}")
+        return Table(Layer(layer), name)

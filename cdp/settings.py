@@ -1,0 +1,71 @@
+"""The one configuration object.
+
+Read it at entry points (CLI commands, Dagster resources, benchmarks) with ``Settings()``; never at import time.
+Every key has a laptop default and an environment variable ``CDP_<KEY>`` (see the README's configuration table).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "ci", "prod"]
+SparkEngine = Literal["sail", "jvm"]
+
+
+def project_root() -> Path:
+    """The repository root (where pyproject.toml lives), so default paths never depend on the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.home() / ".cdp"
+
+
+class Settings(BaseSettings):
+    """Typed settings; environment variables ``CDP_*`` (and an optional ``.env`` at the repository root)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CDP_", env_file=project_root() / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Field("local", description="Named environment: local, ci or prod (same names as dbt/Feast).")
+    lake_root: Path = Field(
+        default_factory=lambda: project_root() / "data" / "lake",
+        description="Root folder of the lake: <lake_root>/<layer>/<table> Delta tables.",
+    )
+    landing_root: Path = Field(
+        default_factory=lambda: project_root() / "data" / "landing",
+        description="Landing zone: one folder per source (events/, orders/, ...).",
+    )
+    spark_engine: SparkEngine = Field("sail", description="sail (embedded Spark Connect) or jvm (Spark local mode).")
+    spark_remote: str | None = Field(
+        None, description="sc://host:port of a Spark Connect server; when set it wins over spark_engine."
+    )
+    spark_shuffle_partitions: int = Field(4, description="Shuffle partitions; small by default for laptop data.")
+    as_of: datetime | None = Field(
+        None, description="Observation time for anything time-dependent (ISO-8601); default: now, in UTC."
+    )
+    default_phone_region: str = Field("VN", description="Region for phone numbers written without a country code.")
+    max_record_bytes: int = Field(
+        1_048_576, description="Landing records larger than this are quarantined (Segment's own limit is 32 KB)."
+    )
+    vacuum_retention_hours: int = Field(
+        168, description="How long old Delta file versions are kept before `cdp maintain` vacuums them."
+    )
+    dagster_home: Path = Field(
+        default_factory=lambda: project_root() / "data" / "dagster",
+        description="DAGSTER_HOME used by `make dev` and `cdp` when DAGSTER_HOME is not set.",
+    )
+    postgres_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        description="Postgres for Dagster storage in prod (and later the Feast registry and the CRM destination).",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Feast online store in prod).")
+
+    def observation_time(self) -> datetime:
+        """``as_of`` as an aware UTC datetime, defaulting to now."""
+        if self.as_of is None:
+            return datetime.now(UTC)
+        return self.as_of if self.as_of.tzinfo else self.as_of.replace(tzinfo=UTC)

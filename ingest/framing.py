@@ -1,0 +1,222 @@
+"""Framing: turn landing files into records with exact lineage, where Spark runs.
+
+Spark's file readers cannot say which line of which file a row came from on every engine (Sail has neither
+``input_file_name()`` nor ``_metadata``), and a CSV comment may span lines. So the files are framed by
+:func:`frame_files`, applied with ``mapInArrow`` over a DataFrame of file paths: it runs on the executors of a
+cluster (or Sail's workers), one file at a time, and never materialises a whole landing folder in one place.
+
+Each output row is one record: its file, its line number (1-based; for CSV the header is line 1), its raw text,
+the record as a JSON object (CSV rows are converted so both formats are parsed the same way), and a framing error
+when the record or the whole file cannot be read. A whole-file error is one row with a null line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.contracts import SourceContract
+
+FRAMED_SCHEMA = (
+    "_file_order int, _source_file string, _file_checksum string, _row_number long, _raw string, "
+    "_record string, _frame_error string"
+)
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("_file_order", pa.int32()),
+        ("_source_file", pa.string()),
+        ("_file_checksum", pa.string()),
+        ("_row_number", pa.int64()),
+        ("_raw", pa.string()),
+        ("_record", pa.string()),
+        ("_frame_error", pa.string()),
+    ]
+)
+_RECORD_SCHEMA = pa.schema(list(_ARROW_SCHEMA)[3:])
+BATCH_ROWS = 50_000
+
+
+class FileRejected(Exception):
+    """The whole file cannot be ingested; the message says why in words a data engineer can act on."""
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a landing file, decompressing .gz; raise FileRejected with a clear reason."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise FileRejected(f"unreadable file: {exc.strerror or exc}") from exc
+    if path.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except EOFError as exc:
+            raise FileRejected("truncated gzip: the file ends before the end-of-stream marker") from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise FileRejected(f"not a valid gzip file: {exc}") from exc
+    if not data or data.isspace():  # isspace() stops at the first other byte, unlike strip()
+        raise FileRejected("empty file: no records")
+    return data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is common in spreadsheet exports
+
+
+def decode_utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FileRejected(
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}); "
+            "re-export the file as UTF-8"
+        ) from exc
+
+
+def _size_error(raw: str, max_record_bytes: int) -> str | None:
+    # Cheap upper bound first: a UTF-8 character is at most 4 bytes.
+    if len(raw) * 4 <= max_record_bytes:
+        return None
+    size = len(raw.encode("utf-8"))
+    return _size_error_text(size, max_record_bytes) if size > max_record_bytes else None
+
+
+def frame_jsonl(data: bytes, max_record_bytes: int) -> pa.Table:
+    """Frame a JSON-lines file: one row per non-blank line (line number, raw, error), vectorised with Arrow
+    because event files are the bulk of the landing zone."""
+    lines = pa.array(data.split(b"\n"), pa.binary())
+    try:
+        text = lines.cast(pa.string())  # validates UTF-8 in C++
+    except pa.ArrowInvalid:
+        decode_utf8(data)  # raises with the offset and line of the first bad byte
+        raise
+    if b"\r" in data:
+        text = pc.utf8_rtrim(text, characters="\r")
+    numbers = pa.array(np.arange(1, len(text) + 1, dtype=np.int64))
+    keep = pc.invert(pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text)))
+    text, numbers = text.filter(keep), numbers.filter(keep)
+    sizes = pc.binary_length(text)
+    oversized = pc.greater(sizes, max_record_bytes)
+    errors = pa.nulls(len(text), pa.string())
+    if pc.any(oversized).as_py():
+        errors = pa.array(
+            [_size_error_text(size, max_record_bytes) if big else None
+             for size, big in zip(sizes.to_pylist(), oversized.to_pylist(), strict=True)],
+            pa.string(),
+        )
+    return pa.table(
+        {"_row_number": numbers, "_raw": text, "_record": pa.nulls(len(text), pa.string()), "_frame_error": errors}
+    )
+
+
+def _size_error_text(size: int, max_record_bytes: int) -> str:
+    return f"record is {size / 1e6:.1f} MB, over the {max_record_bytes / 1e6:.1f} MB limit (CDP_MAX_RECORD_BYTES)"
+
+
+def frame_csv(
+    text: str, known_columns: tuple[str, ...], required_columns: tuple[str, ...], max_record_bytes: int
+) -> pa.Table:
+    """Frame a CSV file: one row per record (line number, raw text, the record as a JSON object, error).
+    Raise FileRejected on a bad header."""
+    return pa.Table.from_pylist(
+        [
+            {"_row_number": n, "_raw": raw, "_record": record, "_frame_error": error}
+            for n, raw, record, error in _csv_records(text, known_columns, required_columns, max_record_bytes)
+        ],
+        schema=_RECORD_SCHEMA,
+    )
+
+
+def _csv_records(
+    text: str, known_columns: tuple[str, ...], required_columns: tuple[str, ...], max_record_bytes: int
+) -> Iterator[tuple[int, str, str | None, str | None]]:
+    lines = text.split("\n")
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise FileRejected("empty file: no header row") from None
+    except csv.Error as exc:
+        raise FileRejected(f"unreadable CSV header: {exc}") from exc
+    unknown = [name for name in header if name not in known_columns]
+    if unknown:
+        raise FileRejected(
+            f"unknown columns: {', '.join(unknown)}; the contract allows: {', '.join(known_columns)}"
+        )
+    missing = [name for name in required_columns if name not in header]
+    if missing:
+        raise FileRejected(f"missing required columns: {', '.join(missing)}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise FileRejected(f"duplicated columns: {', '.join(duplicated)}")
+    width = len(header)
+    start = reader.line_num  # physical lines consumed so far (the header may span lines)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raw = "\n".join(lines[start : reader.line_num])
+            yield start + 1, raw, None, f"unreadable CSV record: {exc}"
+            start = reader.line_num
+            continue
+        first_line, start = start + 1, reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line
+        raw = "\n".join(lines[first_line - 1 : start]).removesuffix("\r")
+        error = _size_error(raw, max_record_bytes)
+        if error is None and len(fields) != width:
+            error = f"expected {width} fields as in the header, found {len(fields)}"
+        if error:
+            yield first_line, raw, None, error
+            continue
+        record = {name: (value if value != "" else None) for name, value in zip(header, fields, strict=True)}
+        yield first_line, raw, json.dumps(record, ensure_ascii=False), None
+
+
+def frame_files(
+    contract: SourceContract, max_record_bytes: int
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the ``mapInArrow`` function for one source. Input rows: _file_order, path, checksum."""
+    known_columns = tuple(f.name for f in contract.fields if not f.json_path)
+    accepted_suffixes = tuple(p.removeprefix("*") for p in contract.file_patterns)
+
+    def frame(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for order, path, checksum in zip(
+                batch.column("_file_order").to_pylist(),
+                batch.column("path").to_pylist(),
+                batch.column("checksum").to_pylist(),
+                strict=True,
+            ):
+                yield from _frame_one(order, path, checksum)
+
+    def _frame_one(order: int, path: str, checksum: str) -> Iterator[pa.RecordBatch]:
+        try:
+            if not path.endswith(accepted_suffixes):
+                raise FileRejected(f"unsupported file type: {contract.name} accepts {', '.join(contract.file_patterns)}")
+            data = read_bytes(path)
+            if path.removesuffix(".gz").endswith(".csv"):
+                records = frame_csv(decode_utf8(data), known_columns, contract.required_fields, max_record_bytes)
+            else:
+                records = frame_jsonl(data, max_record_bytes)
+        except FileRejected as exc:
+            records = pa.Table.from_pylist(
+                [{"_row_number": None, "_raw": None, "_record": None, "_frame_error": str(exc)}], schema=_RECORD_SCHEMA
+            )
+        n = records.num_rows
+        lineage = {
+            "_file_order": pa.repeat(pa.scalar(order, pa.int32()), n),
+            "_source_file": pa.repeat(pa.scalar(path, pa.string()), n),
+            "_file_checksum": pa.repeat(pa.scalar(checksum, pa.string()), n),
+        }
+        table = pa.table({**lineage, **{name: records.column(name) for name in records.column_names}})
+        yield from table.cast(_ARROW_SCHEMA).to_batches(max_chunksize=BATCH_ROWS)
+
+    return frame

@@ -1,0 +1,257 @@
+"""Row-level checks of framed landing records against a source contract: pure DataFrame -> DataFrame transforms.
+
+:func:`parse_records` reads each record's JSON into one string column per contract field; :func:`type_and_check`
+casts them to the contract's types and collects, per row, the ``_errors`` that send it to quarantine (a required
+field missing or malformed, an unknown value of a required enum, a broken row rule, a framing error) and the
+``_problems`` that only null an optional field. :func:`flag_duplicates` adds duplicate-key errors. Nothing here
+creates a session or touches storage, so every function is tested on inline rows on Sail and on JVM Spark.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from ingest.contracts import LINE_FIELDS, Field, FieldType, SourceContract
+
+ISSUE_TYPE = "array<struct<field:string,reason:string>>"
+LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_checksum")
+_RECORD = "_fields"  # the parsed record: map of top-level key -> value as text (nested values as JSON text)
+
+
+def _issue(field: str, reason: Column) -> Column:
+    return F.struct(F.lit(field).alias("field"), reason.alias("reason"))
+
+
+def _issues(*arrays: Column) -> Column:
+    """Concatenate issue arrays (each may hold nulls for checks that passed) and drop the nulls."""
+    merged = F.concat(*[a.cast(ISSUE_TYPE) for a in arrays]) if len(arrays) > 1 else arrays[0].cast(ISSUE_TYPE)
+    return F.filter(merged, lambda issue: issue.isNotNull())
+
+
+def _shown(value: Column) -> Column:
+    """The offending value, quoted and cut short, for a reason a person reads (never a whole record)."""
+    return F.concat(F.lit("'"), F.substring(value, 1, 40), F.lit("'"))
+
+
+def _string_schema(names: list[str]) -> str:
+    return ", ".join(f"`{name}` string" for name in names)
+
+
+def _nested_schema(paths: list[str]) -> str:
+    """Spark schema text for dotted paths under one parent: ["device.id", "ip"] -> "`device` struct<`id`:string>,
+    `ip` string" (leaves as strings; typing happens in :func:`type_and_check`)."""
+    tree: dict = {}
+    for path in paths:
+        node = tree
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+
+    def render(node: dict, sep: str) -> str:
+        return ", ".join(
+            f"`{k}`{sep}" + (f"struct<{render(v, ':')}>" if v else "string") for k, v in node.items()
+        )
+
+    return render(tree, " ")
+
+
+def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
+    """One trimmed string column per contract field (empty -> null), plus lineage, _raw and _frame_error.
+
+    Each record is parsed once into a struct of its top-level keys as text (nested objects stay JSON text);
+    fields with a ``json_path`` are read from their parent's text with a second, small struct parse."""
+    record = F.coalesce(F.col("_record"), F.col("_raw"))
+    top_level = [f.name for f in contract.fields if not f.json_path]
+    parents = sorted({f.json_path.split(".")[0] for f in contract.fields if f.json_path})
+    parsed = framed.select(
+        "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
+        F.from_json(record, _string_schema(top_level)).alias(_RECORD),
+        # json_object_keys is null for a malformed line or one that is not a JSON object.
+        F.json_object_keys(record).isNull().alias("_not_an_object"),
+    )
+    for parent in parents:
+        paths = [f.json_path.partition(".")[2] for f in contract.fields if f.json_path and f.json_path.startswith(f"{parent}.")]
+        parsed = parsed.withColumn(f"_nested_{parent}", F.from_json(F.col(_RECORD)[parent], _nested_schema(paths)))
+    columns = []
+    for field in contract.fields:
+        if field.json_path:
+            parent, _, rest = field.json_path.partition(".")
+            value = F.col(f"_nested_{parent}")
+            for part in rest.split("."):
+                value = value[part]
+        else:
+            value = F.col(_RECORD)[field.name]
+        trimmed = F.trim(value)
+        columns.append(F.when(trimmed != "", trimmed).alias(field.name))
+    not_an_object = F.when(
+        F.col("_frame_error").isNull() & F.col("_not_an_object"), F.lit("malformed JSON: not a JSON object")
+    )
+    return parsed.select(
+        "_file_order", *LINEAGE_COLUMNS, "_raw", F.coalesce("_frame_error", not_an_object).alias("_frame_error"), *columns
+    )
+
+
+def _cast(field: Field, value: Column) -> Column:
+    """The typed value, or null when it does not parse."""
+    if field.accepted_values:
+        # Case-insensitive match, stored in the contract's spelling (" Web" and "WEB" are both "web").
+        lowered = F.lower(value)
+        typed = F.lit(None).cast("string")
+        for accepted in reversed(field.accepted_values):
+            typed = F.when(lowered == accepted.lower(), F.lit(accepted)).otherwise(typed)
+        return typed
+    if field.type in (FieldType.STRING,):
+        return value
+    if field.type is FieldType.JSON:
+        return F.when(F.substring(value, 1, 1) == "{", value)
+    if field.type is FieldType.LINES:
+        return _typed_lines(value)
+    return value.try_cast(field.type.value)
+
+
+def _typed_lines(value: Column) -> Column:
+    """Order lines: a JSON array of objects with a typed sku/category/quantity/unit_price; null when any is bad."""
+    as_text = "array<struct<" + ",".join(f"{f.name}:string" for f in LINE_FIELDS) + ">>"
+    lines = F.from_json(value, as_text)
+    typed = F.transform(
+        lines,
+        lambda line: F.struct(
+            *[
+                (line[f.name] if f.type is FieldType.STRING else line[f.name].try_cast(f.type.value)).alias(f.name)
+                for f in LINE_FIELDS
+            ]
+        ),
+    )
+
+    def broken(line: Column) -> Column:
+        return F.greatest(*[line[f.name].isNull() for f in LINE_FIELDS if f.required])
+
+    return F.when(lines.isNotNull() & ~F.exists(typed, broken), typed)
+
+
+def _expected(field: Field) -> str:
+    if field.accepted_values:
+        return "one of " + "|".join(field.accepted_values)
+    return {
+        FieldType.INTEGER: "an integer",
+        FieldType.DECIMAL: "a decimal number",
+        FieldType.BOOLEAN: "true or false",
+        FieldType.TIMESTAMP: "an ISO-8601 timestamp",
+        FieldType.DATE: "a date YYYY-MM-DD",
+        FieldType.JSON: "a JSON object",
+        FieldType.LINES: "a JSON array of {sku, category, quantity, unit_price}",
+    }.get(field.type, "a string")
+
+
+def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
+    """Cast every field to its contract type and collect ``_errors`` (row quarantined) and ``_problems``
+    (optional field set to null, row kept)."""
+    typed = {f.name: _cast(f, F.col(f.name)) for f in contract.fields}
+    errors: list[Column] = []
+    problems: list[Column] = []
+    for field in contract.fields:
+        raw, value = F.col(field.name), typed[field.name]
+        malformed = raw.isNotNull() & value.isNull()
+        reason = F.concat(F.lit(f"expected {_expected(field)}, got "), _shown(raw))
+        if field.required:
+            errors.append(F.when(raw.isNull(), _issue(field.name, F.lit("missing required field"))))
+            errors.append(F.when(malformed, _issue(field.name, reason)))
+        else:
+            problems.append(F.when(malformed, _issue(field.name, reason)))
+    checked = parsed.select(
+        "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
+        *[typed[f.name].alias(f.name) for f in contract.fields],
+        _issues(F.array(*errors)).alias("_errors"),
+        _issues(F.array(*problems) if problems else F.array()).alias("_problems"),
+    )
+    # Row rules see typed values; a rule whose inputs are null (already reported) does not pile on.
+    rule_errors = [
+        F.when(
+            ~F.coalesce(F.expr(rule.condition), F.lit(True)),
+            _issue(",".join(rule.fields) or rule.name, F.lit(rule.message)),
+        )
+        for rule in contract.rules
+    ]
+    field_errors = _issues(F.col("_errors"), F.array(*rule_errors) if rule_errors else F.array())
+    # A record that could not be framed or parsed has one error, the real one; its fields are not piled on.
+    framing_error = _issues(F.array(_issue("_record", F.col("_frame_error"))))
+    return checked.select(
+        "_file_order", *LINEAGE_COLUMNS, "_raw", *contract.field_names,
+        F.when(F.col("_frame_error").isNull(), field_errors).otherwise(framing_error).alias("_errors"),
+        F.when(F.col("_frame_error").isNull(), F.col("_problems")).otherwise(_issues(F.array())).alias("_problems"),
+        "_frame_error",
+    )
+
+
+def flag_duplicates(checked: DataFrame, key: str, already_ingested: DataFrame | None) -> DataFrame:
+    """Add an error to every repeat of ``key``: one seen in an earlier run (``already_ingested`` has the column
+    ``key``), or a later copy within this batch. The first valid occurrence (by file, then line) is kept.
+
+    The search runs on a narrow projection (key and position); only the few repeats found are joined back, so
+    wide records are never shuffled."""
+    position = ["_file_order", "_row_number"]
+    occurrences = checked.filter(F.col(key).isNotNull()).select(
+        key, *position, "_source_file", (F.size("_errors") > 0).cast("int").alias("_invalid")
+    )
+    # Count first (cheap), then order only the keys that repeat: usually a handful of rows.
+    repeated_keys = occurrences.groupBy(key).count().filter("count > 1").select(key)
+    first = Window.partitionBy(key).orderBy("_invalid", *position)
+    later_copies = (
+        occurrences.join(repeated_keys, key, "left_semi")
+        .withColumn("_rank", F.row_number().over(first))
+        .withColumn("_first_file", F.first("_source_file").over(first))
+        .withColumn("_first_row", F.first("_row_number").over(first))
+        .filter("_rank > 1")
+        .select(
+            *position,
+            _issue(
+                key,
+                F.concat(
+                    F.lit(f"duplicate {key}: first seen in "), F.col("_first_file"),
+                    F.lit(" line "), F.col("_first_row").cast("string"),
+                ),
+            ).alias("_issue"),
+        )
+    )
+    repeats = later_copies
+    if already_ingested is not None:
+        seen_before = occurrences.join(already_ingested.select(key).distinct(), key, "left_semi").select(
+            *position, _issue(key, F.lit(f"duplicate {key}: already ingested in an earlier run")).alias("_issue")
+        )
+        repeats = repeats.unionByName(seen_before)
+    repeat_issues = repeats.groupBy(*position).agg(F.collect_list("_issue").alias("_repeat_issues"))
+    flagged = checked.join(F.broadcast(repeat_issues), position, "left")
+    return flagged.select(
+        *[F.col(c) for c in checked.columns if c != "_errors"],
+        _issues(F.col("_errors"), F.coalesce("_repeat_issues", F.array())).alias("_errors"),
+    )
+
+
+def validate(framed: DataFrame, contract: SourceContract) -> DataFrame:
+    """Framed records -> typed rows with ``_errors`` and ``_problems`` (duplicates are flagged separately, by
+    :func:`flag_duplicates`, after the job has checkpointed these rows)."""
+    return type_and_check(parse_records(framed, contract), contract)
+
+
+def accepted_rows(validated: DataFrame, contract: SourceContract) -> DataFrame:
+    """Rows for bronze: contract columns, the problems of optional fields, and lineage."""
+    return validated.filter(F.size("_errors") == 0).select(*contract.field_names, "_problems", *LINEAGE_COLUMNS)
+
+
+def quarantined_rows(validated: DataFrame) -> DataFrame:
+    """Rows for quarantine: lineage, the raw text, every error and a one-line summary naming field and reason."""
+    summary = F.concat_ws("; ", F.transform("_errors", lambda e: F.concat(e["field"], F.lit(": "), e["reason"])))
+    return validated.filter(F.size("_errors") > 0).select(
+        *LINEAGE_COLUMNS, "_raw", "_errors", summary.alias("_error_summary")
+    )
+
+
+def per_file_counts(validated: DataFrame) -> DataFrame:
+    """Per file: records in, accepted, quarantined, and the whole-file error if the file was rejected."""
+    is_record = F.col("_row_number").isNotNull()
+    return validated.groupBy("_source_file").agg(
+        F.count("_row_number").alias("records_in"),
+        F.sum(F.when(F.size("_errors") == 0, 1).otherwise(0)).alias("accepted"),
+        F.sum(F.when((F.size("_errors") > 0) & is_record, 1).otherwise(0)).alias("quarantined"),
+        F.max(F.when(~is_record, F.col("_errors")[0]["reason"])).alias("file_error"),
+    )

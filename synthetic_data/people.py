@@ -1,0 +1,626 @@
+"""True persons for one chunk, and the messy ways their identifiers appear in the sources.
+
+A ``Person`` holds the canonical facts (name, email, E.164 phone, devices, timeline, segment).
+The ``*_variant`` functions render those facts the way a given source would have captured them:
+different phone formats, email case/whitespace/gmail variants, names with or without diacritics,
+occasional typos. Identifiers that must be unique (phones, emails, refs, loyalty cards) come from
+seeded permutations of the global person index, so chunks never collide without shared state.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from bisect import bisect
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate
+
+from faker import Faker
+from faker.providers.person.vi_VN import Provider as ViPersonProvider
+
+from .reference import (
+    COUNTRIES,
+    EMAIL_DOMAINS,
+    FOREIGN_WEIGHTS,
+    HOME_SHARE,
+    VN_CITIES,
+    VN_FAMILY,
+    VN_GIVEN_FEMALE_EXTRA,
+    VN_GIVEN_MALE_EXTRA,
+    VN_MIDDLE_FEMALE,
+    VN_MIDDLE_MALE,
+    WORK_DOMAINS,
+    Reference,
+)
+from .rng import Permutation, derive_seed, uuid4
+from .timefmt import MS_DAY, MS_HOUR
+
+SEGMENTS = (("frequent", 0.12), ("regular", 0.33), ("one_off", 0.30), ("browser", 0.25))
+TEST_PERSON_ID = "P-TEST"
+TEST_CUSTOMER_REF = "C000000"  # customer refs start at 1, so this never collides
+TEST_EMAIL = "test@example.com"
+
+
+@dataclass(slots=True)
+class Device:
+    """A browser cookie (web) or an app install (app); app installs carry a device id."""
+
+    kind: str  # web | app
+    anonymous_id: str
+    device_id: str | None
+    device_type: str  # desktop | mobile | ios | android | tablet
+    user_agent: str
+    library: dict[str, str]
+    local_time: bool  # this client stamps events in +07:00 local time instead of UTC
+
+
+@dataclass(slots=True)
+class Person:
+    idx: int
+    person_id: str
+    country: str
+    vn_name: bool
+    gender: str  # female | male | other
+    given: str
+    middle: str
+    family: str
+    dob: int | None  # epoch day
+    email: str | None  # canonical (lower-case) personal email
+    email2: str | None  # second (work) email
+    family_email: str | None  # shared with the household
+    phone_cc: str | None
+    phone_nsn: str | None  # national significant number, e.g. "912345678"
+    customer_ref: str | None
+    customer_ref2: str | None  # a second shop account, used with email2
+    loyalty_id: str | None
+    segment: str
+    web_share: float
+    app_share: float
+    store_share: float
+    preexisting: bool  # customer since before `start` (imported from the CRM)
+    first_seen: int
+    end: int
+    churn_at: int | None
+    lang: str  # vi | en
+    locale: str
+    timezone: str
+    fav_category: str
+    home_store: int
+    ips: tuple[str, ...]
+    address: tuple[str, str, str, str, str]  # line1, line2, city, postcode, state
+    web_devices: list[Device] = field(default_factory=list)
+    app_device: Device | None = None
+    shared_device: Device | None = None
+    household_id: str | None = None
+    over_messaged: tuple[int, int, str] | None = None  # (from_ms, to_ms, channel) of daily promos
+    consent_violation: bool = False
+
+    @property
+    def first_name(self) -> str:
+        # Vietnamese CRMs usually keep the middle name with the given name ("Thị Đào").
+        return f"{self.middle} {self.given}" if self.middle else self.given
+
+    @property
+    def last_name(self) -> str:
+        return self.family
+
+    @property
+    def phone_e164(self) -> str | None:
+        return f"+{self.phone_cc}{self.phone_nsn}" if self.phone_nsn else None
+
+    @property
+    def currency(self) -> str:
+        return "VND" if self.country == "VN" else "USD"
+
+
+@dataclass(frozen=True)
+class Household:
+    household_id: str
+    person_ids: tuple[str, ...]
+    shared_email: str | None
+    shared_device_id: str | None
+    shared_anonymous_id: str | None
+    device_person_ids: tuple[str, ...]  # who uses the shared tablet
+
+
+# ---------------------------------------------------------------------------------------------
+# Faker pools: Faker is slow per call, so each chunk draws small pools once and samples from them.
+
+_FAKERS: dict[str, Faker] = {}
+
+
+def _faker(locale: str) -> Faker:
+    if locale not in _FAKERS:
+        _FAKERS[locale] = Faker(locale)
+    return _FAKERS[locale]
+
+
+@dataclass(frozen=True)
+class Pools:
+    vi_streets: tuple[str, ...]
+    vi_wards: tuple[str, ...]
+    en_first_female: tuple[str, ...]
+    en_first_male: tuple[str, ...]
+    en_last: tuple[str, ...]
+    foreign_streets: dict[str, tuple[str, ...]]
+    foreign_places: dict[str, tuple[tuple[str, str, str], ...]]  # (city, postcode, state)
+
+
+def make_pools(seed: int, chunk: int) -> Pools:
+    """Per-chunk samples from Faker, seeded explicitly so output does not depend on Faker's global RNG."""
+    fakers = {}
+    for locale in ("vi_VN", "en_US", "en_GB", "en_AU"):
+        f = _faker(locale)
+        f.seed_instance(derive_seed(seed, "faker", chunk, locale))
+        fakers[locale] = f
+    vi, us, gb, au = fakers["vi_VN"], fakers["en_US"], fakers["en_GB"], fakers["en_AU"]
+    return Pools(
+        vi_streets=tuple(vi.street_name() for _ in range(200)),
+        vi_wards=tuple(f"Phường {vi.commune_name()}" for _ in range(60)),
+        en_first_female=tuple(us.first_name_female() for _ in range(300)),
+        en_first_male=tuple(us.first_name_male() for _ in range(300)),
+        en_last=tuple(us.last_name() for _ in range(400)),
+        foreign_streets={
+            "US": tuple(us.street_name() for _ in range(120)),
+            "GB": tuple(gb.street_name() for _ in range(80)),
+            "AU": tuple(au.street_name() for _ in range(80)),
+            "SG": tuple(us.last_name() + " Road" for _ in range(40)),
+        },
+        foreign_places={
+            "US": tuple((us.city(), us.postcode(), us.state_abbr()) for _ in range(80)),
+            "GB": tuple((gb.city(), gb.postcode(), gb.county()) for _ in range(60)),
+            "AU": tuple((au.city(), au.postcode(), au.state_abbr()) for _ in range(60)),
+            "SG": tuple(("Singapore", f"{us.random_int(10, 82):02d}{us.random_int(0, 9999):04d}", "") for _ in range(40)),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Unique identifiers from the global person index.
+
+
+class IdSpace:
+    """Seeded permutations used to mint collision-free phones, emails, refs and loyalty cards."""
+
+    def __init__(self, seed: int, customers: int) -> None:
+        self.customers = customers
+        self.phone = {
+            code: Permutation(len(c.mobile_prefixes) * 10**c.mobile_rest_digits, seed, "phone", code)
+            for code, c in COUNTRIES.items()
+        }
+        digits = max(5, len(str(customers)) + 1)
+        self.email_suffix = Permutation(10**digits, seed, "email")
+        self.ref = Permutation(2 * max(customers, 5), seed, "ref")
+        self.loyalty = Permutation(10**9, seed, "loyalty")
+
+    def phone_nsn(self, country: str, idx: int) -> str:
+        c = COUNTRIES[country]
+        slot = self.phone[country](idx)
+        prefix, rest = divmod(slot, 10**c.mobile_rest_digits)
+        if country == "US":
+            # NANP: exchange must start 2-9; 555 and N11 exchanges are fictional/service numbers
+            exchange, line = divmod(rest, 10_000)
+            exchange = 200 + exchange % 800
+            if exchange % 100 == 11 or exchange == 555:
+                exchange += 1
+            return f"{c.mobile_prefixes[prefix]}{exchange:03d}{line:04d}"
+        return f"{c.mobile_prefixes[prefix]}{rest:0{c.mobile_rest_digits}d}"
+
+    def customer_ref(self, idx: int, secondary: bool = False) -> str:
+        n = self.ref(idx + (self.customers if secondary else 0)) + 1
+        return f"C{n:06d}"
+
+    def loyalty_card(self, idx: int) -> str:
+        return f"LC{self.loyalty(idx):09d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+@lru_cache(maxsize=4096)
+def strip_diacritics(text: str) -> str:
+    """'Nguyễn Thị Đào' -> 'Nguyen Thi Dao' (đ is a separate letter, not a combining mark)."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+_NON_ALPHA = re.compile(r"[^a-z]")
+
+
+@lru_cache(maxsize=4096)
+def ascii_token(text: str) -> str:
+    return _NON_ALPHA.sub("", strip_diacritics(text).lower())
+
+
+def typo(text: str, rng: random.Random) -> str:
+    """One adjacent-character swap or one dropped character (as in hand-keyed CRM data)."""
+    if len(text) < 4:
+        return text
+    i = rng.randrange(1, len(text) - 1)
+    if rng.random() < 0.5 and text[i] != text[i + 1]:
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    return text[:i] + text[i + 1 :]
+
+
+def name_variant(p: Person, rng: random.Random, strip_p: float, typo_p: float = 0.0) -> tuple[str, str]:
+    first, last = p.first_name, p.last_name
+    if p.vn_name and rng.random() < strip_p:
+        first, last = strip_diacritics(first), strip_diacritics(last)
+    if typo_p and rng.random() < typo_p:
+        if rng.random() < 0.5:
+            first = typo(first, rng)
+        else:
+            last = typo(last, rng)
+    return first, last
+
+
+_VN_FAMILY_NAMES = tuple(n for n, _ in VN_FAMILY)
+_VN_FAMILY_CUM = tuple(accumulate(w for _, w in VN_FAMILY))
+_VN_FEMALE = tuple(dict.fromkeys(ViPersonProvider.first_names_female + VN_GIVEN_FEMALE_EXTRA))
+_VN_MALE = tuple(dict.fromkeys(ViPersonProvider.first_names_male + VN_GIVEN_MALE_EXTRA))
+_VN_UNISEX = tuple(dict.fromkeys(ViPersonProvider.first_names_unisex))
+
+
+# ---------------------------------------------------------------------------------------------
+# Phones
+
+_PHONE_STYLES = ("e164", "intl", "national", "compact", "odd")
+
+
+def format_phone(cc: str, nsn: str, style: str, rng: random.Random) -> str:
+    """One number in one of several real-world spellings (the ingest must normalise them all)."""
+    if style == "e164":
+        return f"+{cc}{nsn}"
+    if cc == "84":  # nsn 9 digits, e.g. 912345678
+        if style == "intl":
+            return f"+84 {nsn[:3]} {nsn[3:6]} {nsn[6:]}"
+        if style == "national":
+            return f"0{nsn}"
+        if style == "compact":
+            return f"84{nsn}"
+        return rng.choice(
+            (f"(0{nsn[:2]}) {nsn[2:5]}-{nsn[5:]}", f"+84-{nsn[:2]}-{nsn[2:5]}-{nsn[5:]}",
+             f"0{nsn[:2]} {nsn[2:5]} {nsn[5:]}", f"0{nsn[:3]}.{nsn[3:6]}.{nsn[6:]}")
+        )
+    if cc == "1":  # 10 digits
+        a, b, c = nsn[:3], nsn[3:6], nsn[6:]
+        return {"intl": f"+1 {a}-{b}-{c}", "national": f"({a}) {b}-{c}", "compact": nsn}.get(
+            style, rng.choice((f"1-{a}-{b}-{c}", f"{a}.{b}.{c}"))
+        )
+    if cc == "44":  # 10 digits starting with 7
+        a, b = nsn[:4], nsn[4:]
+        return {"intl": f"+44 {a} {b}", "national": f"0{a} {b}", "compact": f"0{nsn}"}.get(
+            style, rng.choice((f"0044 {a} {b}", f"+44 (0){a} {b}"))
+        )
+    if cc == "65":  # 8 digits
+        a, b = nsn[:4], nsn[4:]
+        return {"intl": f"+65 {a} {b}", "national": f"{a} {b}", "compact": nsn}.get(style, f"(65) {a} {b}")
+    # AU, 9 digits starting with 4
+    a, b, c = nsn[:3], nsn[3:6], nsn[6:]
+    return {"intl": f"+61 {a} {b} {c}", "national": f"0{a} {b} {c}", "compact": f"0{nsn}"}.get(
+        style, f"+61 (0){a} {b} {c}"
+    )
+
+
+def phone_variant(p: Person, rng: random.Random, cum_weights: tuple[float, ...]) -> str | None:
+    """The person's phone as one source spells it; ``cum_weights`` follow _PHONE_STYLES."""
+    if p.phone_nsn is None or p.phone_cc is None:
+        return None
+    style = _PHONE_STYLES[bisect(cum_weights, rng.random() * cum_weights[-1])]
+    return format_phone(p.phone_cc, p.phone_nsn, style, rng)
+
+
+def phone_styles(e164: float, intl: float, national: float, compact: float, odd: float) -> tuple[float, ...]:
+    return tuple(accumulate((e164, intl, national, compact, odd)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Emails
+
+
+def email_variant(email: str | None, rng: random.Random, messy: float) -> str | None:
+    """Case / whitespace / gmail dot and +tag variants of the same mailbox, with probability ``messy``."""
+    if email is None or rng.random() >= messy:
+        return email
+    local, _, domain = email.partition("@")
+    r = rng.random()
+    if domain == "gmail.com" and r < 0.3:
+        if rng.random() < 0.5:
+            local = local.replace(".", "") if "." in local else local[:3] + "." + local[3:]
+        else:
+            local = f"{local}+{rng.choice(('shop', 'promo', 'orders', 'vn'))}"
+        return f"{local}@{domain}"
+    if r < 0.65:
+        titled = ".".join(part[:1].upper() + part[1:] for part in local.split("."))
+        return f"{titled}@{domain[:1].upper()}{domain[1:]}"
+    if r < 0.75:
+        return email.upper()
+    return rng.choice((f" {email} ", f"{email} ", f" {email}", f"{email}\t"))
+
+
+def _personal_email(rng: random.Random, p: Person, suffix: int) -> str:
+    g, f, m = ascii_token(p.given) or "user", ascii_token(p.family) or "mail", ascii_token(p.middle)
+    base = rng.choice((f"{g}.{f}", f"{f}.{g}", f"{g}{f}", f"{f}{g}", f"{g[0]}{f}", f"{f}{m}{g}", g))
+    sep = rng.choice(("", "", ".", "_"))  # the base has no digits, so base+sep+suffix stays unique
+    domains = EMAIL_DOMAINS[p.country]
+    domain = rng.choices([d for d, _ in domains], weights=[w for _, w in domains])[0]
+    return f"{base}{sep}{suffix}@{domain}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+
+
+def _web_device(rng: random.Random, mobile_share: float, vn: bool) -> Device:
+    chrome = f"{rng.randint(118, 131)}.0.{rng.randint(5000, 6800)}.{rng.randint(10, 200)}"
+    if rng.random() < mobile_share:
+        if rng.random() < 0.55:
+            model = rng.choice(("SM-A546E", "SM-A155F", "Redmi Note 13", "OPPO A79", "vivo Y36", "Pixel 8"))
+            ua = (
+                f"Mozilla/5.0 (Linux; Android {rng.randint(11, 14)}; {model}) AppleWebKit/537.36 "
+                f"(KHTML, like Gecko) Chrome/{chrome} Mobile Safari/537.36"
+            )
+        else:
+            ios = f"{rng.randint(16, 17)}_{rng.randint(0, 6)}"
+            ua = (
+                f"Mozilla/5.0 (iPhone; CPU iPhone OS {ios} like Mac OS X) AppleWebKit/605.1.15 "
+                f"(KHTML, like Gecko) Version/{ios.split('_')[0]}.0 Mobile/15E148 Safari/604.1"
+            )
+        dtype = "mobile"
+    else:
+        r = rng.random()
+        if vn and r < 0.2:  # Cốc Cốc is a popular Vietnamese browser
+            ua = (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                f"coc_coc_browser/{rng.randint(110, 125)}.0.{rng.randint(100, 200)} Chrome/{chrome} Safari/537.36"
+            )
+        elif r < 0.75:
+            ua = (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                f"Chrome/{chrome} Safari/537.36"
+            )
+        else:
+            ua = (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                f"Version/17.{rng.randint(0, 6)} Safari/605.1.15"
+            )
+        dtype = "desktop"
+    lib = {"name": "analytics.js", "version": rng.choice(("4.1.0", "4.15.3", "next-1.70.0"))}
+    return Device("web", uuid4(rng), None, dtype, ua, lib, False)
+
+
+def _app_device(rng: random.Random, vn: bool, tablet: bool = False) -> Device:
+    version = f"3.{rng.randint(2, 9)}.{rng.randint(0, 4)}"
+    if rng.random() < 0.45:
+        device_id = uuid4(rng).upper()  # identifierForVendor
+        ua = f"ShopApp/{version} (iPad; iPadOS 17.{rng.randint(0, 5)})" if tablet else (
+            f"ShopApp/{version} (iPhone; iOS 17.{rng.randint(0, 5)}; Scale/3.00)"
+        )
+        dtype, lib = ("tablet" if tablet else "ios"), {"name": "analytics-ios", "version": "4.1.8"}
+    else:
+        device_id = f"{rng.getrandbits(64):016x}"  # ANDROID_ID
+        model = "SM-X205" if tablet else rng.choice(("SM-A546E", "Redmi Note 13", "OPPO A79", "vivo Y36"))
+        ua = f"ShopApp/{version} (Linux; Android {rng.randint(11, 14)}; {model})"
+        dtype, lib = ("tablet" if tablet else "android"), {"name": "analytics-android", "version": "4.11.3"}
+    return Device("app", uuid4(rng), device_id, dtype, ua, lib, vn and rng.random() < 0.4)
+
+
+def _ips(rng: random.Random, vn: bool) -> tuple[str, ...]:
+    firsts = (14, 27, 42, 113, 115, 116, 117, 118, 171, 183) if vn else (24, 68, 73, 81, 86, 98, 101, 121, 203)
+    return tuple(
+        f"{rng.choice(firsts)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        for _ in range(rng.randint(1, 3))
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Persons
+
+
+def _pick_country(rng: random.Random, home: str) -> str:
+    if rng.random() < HOME_SHARE:
+        return home
+    others = [(c, w) for c, w in FOREIGN_WEIGHTS.items() if c != home] or [("VN", 1.0)]
+    if home != "VN":
+        others.append(("VN", 0.3))
+    return rng.choices([c for c, _ in others], weights=[w for _, w in others])[0]
+
+
+def _name(rng: random.Random, country: str, pools: Pools, family: str | None) -> tuple[bool, str, str, str, str]:
+    """(vn_name, gender, given, middle, family)."""
+    r = rng.random()
+    gender = "female" if r < 0.5 else ("male" if r < 0.99 else "other")
+    if country == "VN":
+        fam = family or _VN_FAMILY_NAMES[bisect(_VN_FAMILY_CUM, rng.random() * _VN_FAMILY_CUM[-1])]
+        if gender == "other":
+            given, middle = rng.choice(_VN_UNISEX), rng.choice(VN_MIDDLE_FEMALE + VN_MIDDLE_MALE)
+        elif gender == "female":
+            given, middle = rng.choice(_VN_FEMALE), rng.choice(VN_MIDDLE_FEMALE)
+        else:
+            given, middle = rng.choice(_VN_MALE), rng.choice(VN_MIDDLE_MALE)
+        return True, gender, given, middle, fam
+    given = rng.choice(pools.en_first_female if gender != "male" else pools.en_first_male)
+    return False, gender, given, "", family or rng.choice(pools.en_last)
+
+
+def _address(rng: random.Random, country: str, pools: Pools) -> tuple[str, str, str, str, str]:
+    if country == "VN":
+        city, _spellings, province, _w = rng.choices(VN_CITIES, weights=[c[3] for c in VN_CITIES])[0]
+        n = rng.randint(1, 450)
+        street = rng.choice(pools.vi_streets)
+        line1 = f"Số {n}/{rng.randint(1, 80)} {street}" if rng.random() < 0.3 else f"{n} {street}"
+        line2 = rng.choice(pools.vi_wards) if rng.random() < 0.6 else ""
+        prefix = {"Hồ Chí Minh": "70", "Hà Nội": "10", "Đà Nẵng": "50", "Hải Phòng": "18", "Cần Thơ": "94"}
+        postcode = f"{prefix.get(city, '6' + str(rng.randint(0, 9)))}{rng.randint(0, 999):03d}"
+        return line1, line2, city, postcode, province
+    street = f"{rng.randint(1, 9800)} {rng.choice(pools.foreign_streets[country])}"
+    city, postcode, state = rng.choice(pools.foreign_places[country])
+    line2 = f"Apt {rng.randint(1, 40)}{rng.choice('ABCD')}" if rng.random() < 0.2 else ""
+    return street, line2, city, postcode, state
+
+
+def make_persons(
+    rng: random.Random,
+    pools: Pools,
+    ids: IdSpace,
+    ref: Reference,
+    first_idx: int,
+    count: int,
+    start_ms: int,
+    end_ms: int,
+) -> tuple[list[Person], list[Household]]:
+    """``count`` persons with global indexes first_idx.., grouped into occasional households."""
+    persons: list[Person] = []
+    households: list[Household] = []
+    span = end_ms - start_ms
+    seg_names = tuple(s for s, _ in SEGMENTS)
+    seg_cum = tuple(accumulate(w for _, w in SEGMENTS))
+    i = 0
+    while i < count:
+        size = 1
+        if rng.random() < 0.012 and count - i >= 2:
+            size = min(count - i, rng.choice((2, 2, 3, 3, 4, 4, 5)))
+        country = _pick_country(rng, ref.home)
+        family = None
+        address = _address(rng, country, pools) if size > 1 else None
+        members: list[Person] = []
+        for _ in range(size):
+            idx = first_idx + i
+            vn_name, gender, given, middle, fam = _name(rng, country, pools, family)
+            family = family or fam  # household members share the family name
+            p = _make_person(rng, ids, ref, pools, idx, country, (vn_name, gender, given, middle, fam), start_ms,
+                             span, seg_names, seg_cum)
+            if address is not None:  # a household lives at one address
+                p.address = address
+            members.append(p)
+            i += 1
+        if size > 1:
+            households.append(_make_household(rng, members))
+        persons.extend(members)
+    return persons, households
+
+
+def _make_person(
+    rng: random.Random,
+    ids: IdSpace,
+    ref: Reference,
+    pools: Pools,
+    idx: int,
+    country: str,
+    name: tuple[bool, str, str, str, str],
+    start_ms: int,
+    span: int,
+    seg_names: tuple[str, ...],
+    seg_cum: tuple[float, ...],
+) -> Person:
+    vn_name, gender, given, middle, family = name
+    vn = country == "VN"
+    segment = seg_names[bisect(seg_cum, rng.random() * seg_cum[-1])]
+    # channel mix: online-only, omnichannel or store-first shoppers
+    r = rng.random()
+    if vn:
+        web, app, store = (0.55, 0.45, 0.0) if r < 0.5 else ((0.35, 0.3, 0.35) if r < 0.8 else (0.1, 0.05, 0.85))
+    else:
+        web, app, store = (0.7, 0.3, 0.0) if r < 0.85 else (0.5, 0.2, 0.3)
+    has_app = app > 0 and rng.random() < (0.6 if vn else 0.4)
+    if not has_app:
+        web, app = web + app, 0.0
+    preexisting = rng.random() < 0.35
+    first_seen = start_ms if preexisting else start_ms + int(rng.random() ** 1.3 * 0.85 * span)
+    end = start_ms + span
+    churn_at = None
+    if segment in ("frequent", "regular") and rng.random() < 0.25:
+        churn_at = first_seen + int((0.25 + 0.45 * rng.random()) * (end - first_seen))
+    has_account = preexisting or rng.random() < (0.5 if store > 0.5 else 0.85)
+    lang = "vi" if vn and rng.random() < 0.85 else "en"
+    age_years = 18 + int(rng.betavariate(2.0, 3.5) * 55)
+    dob = start_ms // MS_DAY - age_years * 365 - rng.randrange(365) if rng.random() < 0.97 else None
+
+    p = Person(
+        idx=idx,
+        person_id=f"P{idx + 1:08d}",
+        country=country,
+        vn_name=vn_name,
+        gender=gender,
+        given=given,
+        middle=middle,
+        family=family,
+        dob=dob,
+        email=None,
+        email2=None,
+        family_email=None,
+        phone_cc=COUNTRIES[country].calling_code,
+        phone_nsn=ids.phone_nsn(country, idx) if rng.random() < 0.93 else None,
+        customer_ref=ids.customer_ref(idx) if has_account else None,
+        customer_ref2=None,
+        loyalty_id=ids.loyalty_card(idx) if store > 0 and rng.random() < 0.65 else None,
+        segment=segment,
+        web_share=web,
+        app_share=app,
+        store_share=store,
+        preexisting=preexisting,
+        first_seen=first_seen,
+        end=end,
+        churn_at=churn_at,
+        lang=lang,
+        locale="vi-VN" if lang == "vi" else "en-US",
+        timezone=rng.choice(COUNTRIES[country].timezones),
+        fav_category=rng.choice(tuple(ref.by_category)),
+        home_store=bisect(ref.store_cum_weights, rng.random() * ref.store_cum_weights[-1]),
+        ips=_ips(rng, vn),
+        address=("", "", "", "", ""),
+    )
+    if p.phone_nsn is None:
+        p.phone_cc = None
+    # store-only shoppers often never give an email
+    if rng.random() < (0.75 if store > 0.5 else 0.97):
+        p.email = _personal_email(rng, p, ids.email_suffix(idx))
+    if rng.random() < 0.15:
+        p.email2 = f"{ascii_token(given) or 'user'}.{ascii_token(family) or 'x'}{ids.email_suffix(idx)}@" + (
+            rng.choice(WORK_DOMAINS)
+        )
+        if has_account and rng.random() < 0.2:
+            p.customer_ref2 = ids.customer_ref(idx, secondary=True)
+    mobile_share = 0.7 if vn else 0.5
+    p.web_devices = [_web_device(rng, mobile_share, vn) for _ in range(1 + (rng.random() < 0.4) + (rng.random() < 0.2))]
+    if has_app:
+        p.app_device = _app_device(rng, vn)
+    p.address = _address(rng, country, pools)
+    if rng.random() < 0.003 and (p.email or p.phone_nsn or p.app_device):
+        frm = p.first_seen + int(rng.random() * 0.5 * (end - p.first_seen))
+        to = min(end, frm + rng.randint(30, 120) * MS_DAY)
+        channels = [c for c, ok in (("email", p.email), ("sms", p.phone_nsn), ("push", p.app_device)) if ok]
+        p.over_messaged = (frm, to, rng.choice(channels))
+    p.consent_violation = rng.random() < 0.002 and p.email is not None
+    return p
+
+
+def _make_household(rng: random.Random, members: list[Person]) -> Household:
+    head = members[0]
+    hh_id = f"HH-{head.idx + 1:08d}"
+    shared_email = None
+    if rng.random() < 0.5:
+        # the head's index makes it unique; the "giadinh."/"the." prefix never starts a personal email
+        if head.country == "VN":
+            shared_email = f"giadinh.{ascii_token(head.family)}{head.idx + 1}@gmail.com"
+        else:
+            shared_email = f"the.{ascii_token(head.family)}.family{head.idx + 1}@gmail.com"
+    shared_device = _app_device(rng, head.country == "VN", tablet=True) if rng.random() < 0.4 else None
+    for i, m in enumerate(members):
+        m.household_id = hh_id
+        m.family_email = shared_email
+        if shared_device is not None and i < 2:  # the family tablet is used by two of them
+            m.shared_device = shared_device
+            if m.app_share == 0:
+                m.app_share, m.web_share = 0.3, max(0.0, m.web_share - 0.3)
+    return Household(
+        household_id=hh_id,
+        person_ids=tuple(m.person_id for m in members),
+        shared_email=shared_email,
+        shared_device_id=shared_device.device_id if shared_device else None,
+        shared_anonymous_id=shared_device.anonymous_id if shared_device else None,
+        device_person_ids=tuple(m.person_id for m in members[:2]) if shared_device else (),
+    )
