@@ -1,0 +1,304 @@
+"""The ``cdp`` command line: generate demo data, ingest, run the pipeline, inspect and maintain the lake.
+
+Every command that reads the landing zone or the lake takes ``--landing`` / ``--lake`` and defaults to the
+configuration (``CDP_LANDING_ROOT`` / ``CDP_LAKE_ROOT``). Later stages add their commands here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from cdp.lake import Lake
+from cdp.settings import Settings
+
+app = typer.Typer(help="Customer data platform on a Delta lake.", no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+LandingOption = Annotated[Path | None, typer.Option("--landing", help="Landing zone folder [default: CDP_LANDING_ROOT]")]
+LakeOption = Annotated[Path | None, typer.Option("--lake", help="Lake root folder [default: CDP_LAKE_ROOT]")]
+
+
+def _settings(landing: Path | None = None, lake: Path | None = None) -> Settings:
+    overrides = {}
+    if landing is not None:
+        overrides["landing_root"] = landing.resolve()
+    if lake is not None:
+        overrides["lake_root"] = lake.resolve()
+    return Settings(**overrides)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(min=1, help="Number of true persons to generate.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical files.")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Landing folder to write [default: CDP_LANDING_ROOT]")] = None,
+) -> None:
+    """Generate a realistic, messy landing zone for every source, with a ground-truth folder beside it."""
+    from synthetic_data import generate as generate_landing
+
+    settings = _settings(landing=out)
+    with _progress() as progress:
+        task = progress.add_task("generating customers", total=customers)
+        summary = generate_landing(
+            settings.landing_root, customers, seed, default_region=settings.default_phone_region,
+            progress=lambda n: progress.advance(task, n),
+        )
+    table = RichTable("source", "files", "rows", "planted bad rows", title=f"Landing zone {summary.out_dir}")
+    for source in sorted(summary.rows):
+        table.add_row(
+            source, str(summary.files.get(source, 0)), f"{summary.rows[source]:,}",
+            str(summary.planted_bad_rows.get(source, 0)),
+        )
+    console.print(table)
+    console.print(f"Ground truth (never read by the pipeline): {summary.truth_dir}")
+
+
+def _ingest(settings: Settings, sources: list[str] | None):
+    from cdp.spark import get_spark
+    from ingest.job import run_ingest
+
+    spark = get_spark(settings)
+    with _progress() as progress:
+        task = progress.add_task("ingesting", total=len(sources) if sources else None)
+
+        def step(source: str, done: int, total: int) -> None:
+            progress.update(task, total=total, completed=done, description=f"ingesting {source}")
+
+        return run_ingest(
+            spark, Lake(settings.lake_root), settings.landing_root,
+            sources=sources, max_record_bytes=settings.max_record_bytes, progress=step,
+        )
+
+
+def _print_report(report) -> None:
+    table = RichTable(
+        "source", "files", "rejected files", "skipped", "records in", "accepted", "quarantined",
+        title=f"Ingest run {report.run_id}",
+    )
+    for source, files in sorted(report.by_source().items()):
+        table.add_row(
+            source,
+            str(sum(f.status == "ingested" for f in files)),
+            str(sum(f.status == "rejected" for f in files)),
+            str(sum(f.status == "skipped_duplicate" for f in files)),
+            f"{sum(f.records_in for f in files):,}",
+            f"{sum(f.accepted for f in files):,}",
+            f"{sum(f.quarantined for f in files):,}",
+        )
+    console.print(table)
+    for outcome in report.files:
+        if outcome.status == "rejected":
+            console.print(f"[yellow]rejected[/] {outcome.file_path}: {outcome.reason}")
+    if not report.files:
+        console.print("Nothing new in the landing zone.")
+    verdict = "[green]counts reconcile[/]" if report.reconciles else "[red]counts do NOT reconcile[/]"
+    console.print(f"{verdict}: records in = accepted + quarantined for every file.")
+    if report.rolled_back_runs:
+        console.print(f"Rolled back rows of interrupted runs: {', '.join(report.rolled_back_runs)}")
+
+
+@app.command()
+def ingest(
+    landing: LandingOption = None,
+    lake: LakeOption = None,
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these sources (repeatable).")] = None,
+) -> None:
+    """Ingest new landing files into bronze Delta tables (rejected rows and files go to quarantine)."""
+    from ingest.contracts import get_source
+
+    for name in source or []:
+        try:
+            get_source(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--source") from None
+    report = _ingest(_settings(landing, lake), source or None)
+    _print_report(report)
+    if not report.reconciles:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(landing: LandingOption = None, lake: LakeOption = None) -> None:
+    """Run the whole pipeline that exists so far: ingest, then the bronze quality checks."""
+    settings = _settings(landing, lake)
+    report = _ingest(settings, None)
+    _print_report(report)
+    failed = _check_bronze(settings)
+    if failed or not report.reconciles:
+        raise typer.Exit(1)
+
+
+def _check_bronze(settings: Settings) -> list[str]:
+    """Run the bronze expectation suites and reconciliation; print one line per source; return failures."""
+    from cdp.spark import get_spark
+    from expectations.bronze import reconciliation, validate_bronze
+    from ingest.contracts import SOURCES
+
+    spark, lake = get_spark(settings), Lake(settings.lake_root)
+    failed = []
+    table = RichTable("source", "expectations", "reconciliation", title="Bronze quality checks")
+    for source in SOURCES:
+        suite, recon = validate_bronze(spark, lake, source), reconciliation(spark, lake, source)
+        table.add_row(source, _verdict(suite.success), _verdict(recon.success))
+        if not (suite.success and recon.success):
+            failed.append(source)
+    console.print(table)
+    return failed
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]pass[/]" if ok else "[red]FAIL[/]"
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, help="Number of persons to generate.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    landing: LandingOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Generate demo data, run the pipeline on it with the embedded defaults, and summarise the lake."""
+    settings = _settings(landing, lake)
+    if any(settings.landing_root.glob("*/*")):
+        console.print(f"Landing zone {settings.landing_root} already has files: generating skipped.")
+    else:
+        generate(customers=customers, seed=seed, out=settings.landing_root)
+    run(landing=settings.landing_root, lake=settings.lake_root)
+    status(lake=settings.lake_root)
+    console.print(
+        f"\nLake: {settings.lake_root}\nDagster UI: make dev (then open http://127.0.0.1:3000)\n"
+        "Query a table: .venv/bin/cdp status, or read it with deltalake/duckdb/Spark."
+    )
+
+
+@app.command()
+def status(lake: LakeOption = None) -> None:
+    """Tables, row counts and the last ingest runs."""
+    from cdp import lake as layout
+    from cdp.maintenance import history, row_count
+
+    settings = _settings(lake=lake)
+    the_lake = Lake(settings.lake_root)
+    tables = the_lake.tables()
+    if not tables:
+        console.print(f"No tables under {settings.lake_root} yet: run `cdp ingest` or `cdp demo`.")
+        return
+    listing = RichTable("table", "rows", "version", "last change", title=f"Lake {settings.lake_root}")
+    for table in tables:
+        last = history(the_lake, table, limit=1)[0]
+        listing.add_row(
+            table.qualified_name, f"{row_count(the_lake, table):,}", str(last.version),
+            f"{last.timestamp:%Y-%m-%d %H:%M:%S} {last.operation}",
+        )
+    console.print(listing)
+    if the_lake.exists(layout.INGEST_LOG):
+        import duckdb
+        from deltalake import DeltaTable
+
+        con = duckdb.connect()
+        con.register("ingest_log", DeltaTable(the_lake.uri(layout.INGEST_LOG)).to_pyarrow_table())
+        runs = con.sql(
+            "select run_id, min(ingested_at) as started, count(*) as files, sum(records_in) as records_in, "
+            "sum(accepted) as accepted, sum(quarantined) as quarantined, "
+            "count(*) filter (where status = 'rejected') as rejected_files "
+            "from ingest_log group by run_id order by started desc limit 5"
+        ).fetchall()
+        recent = RichTable("run", "at", "files", "records in", "accepted", "quarantined", "rejected files",
+                           title="Last ingest runs")
+        for row in runs:
+            recent.add_row(row[0], f"{row[1]:%Y-%m-%d %H:%M:%S}", *[f"{v:,}" for v in row[2:]])
+        console.print(recent)
+
+
+@app.command()
+def maintain(
+    lake: LakeOption = None,
+    retention_hours: Annotated[int | None, typer.Option(help="[default: CDP_VACUUM_RETENTION_HOURS]")] = None,
+    compact: Annotated[bool, typer.Option(help="Compact small files.")] = True,
+) -> None:
+    """Compact small files, checkpoint and vacuum every Delta table (Sail has no OPTIMIZE/VACUUM)."""
+    from cdp.maintenance import maintain_all
+
+    settings = _settings(lake=lake)
+    hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
+    results = maintain_all(Lake(settings.lake_root), retention_hours=hours, compact=compact)
+    table = RichTable("table", "files before", "files after", "compacted", "vacuumed", "version",
+                      title=f"Maintenance (retention {hours} h)")
+    for r in results:
+        table.add_row(r.table, str(r.files_before), str(r.files_after), str(r.files_compacted),
+                      str(r.files_vacuumed), f"{r.version_before} -> {r.version_after}")
+    console.print(table)
+
+
+@app.command()
+def history(
+    table: Annotated[str, typer.Argument(help="Table as layer.name, e.g. bronze.events")],
+    lake: LakeOption = None,
+    limit: Annotated[int, typer.Option(help="Most recent versions to show.")] = 20,
+) -> None:
+    """The Delta history of one table."""
+    from cdp.maintenance import history as table_history
+
+    the_lake = Lake(_settings(lake=lake).lake_root)
+    try:
+        target = the_lake.table(table)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="TABLE") from None
+    if not the_lake.exists(target):
+        raise typer.BadParameter(f"no table {table} under {the_lake.root}; see `cdp status`", param_hint="TABLE")
+    listing = RichTable("version", "at", "operation", "metrics", title=f"History of {table}")
+    for entry in table_history(the_lake, target, limit):
+        metrics = ", ".join(f"{k}={v}" for k, v in entry.metrics.items() if k.startswith("num"))
+        listing.add_row(str(entry.version), f"{entry.timestamp:%Y-%m-%d %H:%M:%S}", entry.operation, metrics)
+    console.print(listing)
+
+
+@app.command()
+def contracts(
+    source: Annotated[str | None, typer.Argument(help="One source; default: all.")] = None,
+    json_schema: Annotated[bool, typer.Option("--json-schema", help="Print JSON Schema instead of a table.")] = False,
+) -> None:
+    """Show the landing-zone contract (fields, types, required, accepted values) or print it as JSON Schema."""
+    from ingest.contracts import SOURCES, get_source
+    from ingest.contracts import json_schema as to_json_schema
+
+    try:
+        chosen = [get_source(source)] if source else list(SOURCES.values())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SOURCE") from None
+    if json_schema:
+        console.print_json(json.dumps({c.name: to_json_schema(c) for c in chosen}))
+        return
+    for contract in chosen:
+        table = RichTable("field", "type", "required", "accepted values", "description",
+                          title=f"{contract.folder}/ ({', '.join(contract.file_patterns)})")
+        for f in contract.fields:
+            table.add_row(
+                f.name + (f" ({f.json_path})" if f.json_path else ""), f.type.value, "yes" if f.required else "",
+                " ".join(f.accepted_values or ()), f.description,
+            )
+        console.print(table)
+
+
+if __name__ == "__main__":
+    app()
