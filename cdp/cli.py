@@ -277,6 +277,7 @@ def history(
 def contracts(
     source: Annotated[str | None, typer.Argument(help="One source; default: all.")] = None,
     json_schema: Annotated[bool, typer.Option("--json-schema", help="Print JSON Schema instead of a table.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown tables.")] = False,
 ) -> None:
     """Show the landing-zone contract (fields, types, required, accepted values) or print it as JSON Schema."""
     from ingest.contracts import SOURCES, get_source
@@ -288,6 +289,11 @@ def contracts(
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from None
     if json_schema:
         console.print_json(json.dumps({c.name: to_json_schema(c) for c in chosen}))
+        return
+    if markdown:
+        from ingest.contracts import markdown as to_markdown
+
+        print("\n\n".join(to_markdown(c) for c in chosen))
         return
     for contract in chosen:
         table = RichTable("field", "type", "required", "accepted values", "description",

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     env: Environment = Field("local", description="Named environment: local, ci or prod (same names as dbt/Feast).")
     lake_root: Path = Field(
         default_factory=lambda: project_root() / "data" / "lake",
-        description="Root folder of the lake: <lake_root>/<layer>/<table> Delta tables.",
+        description="Root folder of the lake; every table is a Delta table at lake_root/layer/table.",
     )
     landing_root: Path = Field(
         default_factory=lambda: project_root() / "data" / "landing",
@@ -69,3 +69,15 @@ class Settings(BaseSettings):
         if self.as_of is None:
             return datetime.now(UTC)
         return self.as_of if self.as_of.tzinfo else self.as_of.replace(tzinfo=UTC)
+
+
+def settings_markdown() -> str:
+    """The configuration keys as a Markdown table, as shown in the README (a test keeps the two in step)."""
+    lines = ["| environment variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default if info.default_factory is None else info.default_factory()
+        if isinstance(default, Path):
+            default = f"<repo>/{default.relative_to(project_root())}" if default.is_relative_to(project_root()) else default
+        shown = "now (UTC)" if name == "as_of" else ("unset" if default is None else f"`{default}`")
+        lines.append(f"| `CDP_{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(lines)

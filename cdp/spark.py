@@ -26,6 +26,8 @@ def _sail_address() -> str:
     global _sail_server
     with _sail_lock:
         if _sail_server is None:
+            # Sail logs every session at INFO through RUST_LOG; keep the CLI readable unless asked otherwise.
+            os.environ.setdefault("RUST_LOG", "error")
             from pysail.spark import SparkConnectServer
 
             server = SparkConnectServer("127.0.0.1", 0)

@@ -348,3 +348,22 @@ def json_schema(contract: SourceContract) -> dict:
         "required": list(contract.required_fields),
         "properties": properties,
     }
+
+
+def markdown(contract: SourceContract) -> str:
+    """The contract as a Markdown table, as shown in the README (a test keeps the README in step with this)."""
+    lines = [
+        f"#### `{contract.folder}/` ({', '.join(f'`{p}`' for p in contract.file_patterns)})",
+        "",
+        contract.description + (f" Deduplicated on `{contract.dedupe_on}` across all time." if contract.dedupe_on else ""),
+        "",
+        "| field | type | required | accepted values | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for f in contract.fields:
+        name = f"`{f.name}`" + (f" (from `{f.json_path}`)" if f.json_path else "")
+        values = ", ".join(f.accepted_values or ())
+        lines.append(f"| {name} | {f.type.value} | {'yes' if f.required else ''} | {values} | {f.description} |")
+    for rule in contract.rules:
+        lines.append(f"| *rule* `{rule.name}` | | | | {rule.message} |")
+    return "\n".join(lines)
