@@ -42,10 +42,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Dagster UI on http://127.0.0.1:3000 with local (SQLite) storage under data/dagster.
+# Dagster UI on http://127.0.0.1:3000. DAGSTER_HOME (CDP_DAGSTER_HOME) gets the dagster.yaml for CDP_ENV:
+# SQLite locally, Postgres (CDP_POSTGRES_URL) in ci/prod, and the lake_writes pool that serialises lake writers.
 dev: install
-	mkdir -p data/dagster
-	DAGSTER_HOME=$(CURDIR)/data/dagster $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME=$$($(BIN)/python -m orchestration.instance) $(BIN)/dagster dev -m orchestration.definitions
 
 bench: install
 	$(BIN)/python benchmarks/ingest_throughput.py

@@ -151,7 +151,8 @@ def run(landing: LandingOption = None, lake: LakeOption = None) -> None:
 def _check_bronze(settings: Settings) -> list[str]:
     """Run the bronze expectation suites and reconciliation; print one line per source; return failures."""
     from cdp.spark import get_spark
-    from expectations.bronze import reconciliation, validate_bronze
+    from expectations.reconciliation import reconciliation
+    from expectations.suites import validate_bronze
     from ingest.contracts import SOURCES
 
     spark, lake = get_spark(settings), Lake(settings.lake_root)

@@ -61,6 +61,10 @@ class Lake:
         """Scratch space for one run's checkpoints (Sail's cache() is a no-op); deleted when the run ends."""
         return self.root / "_staging" / run_id
 
+    def lock_path(self, name: str) -> Path:
+        """A lock file that serialises one kind of writer on this lake (e.g. ``ingest``)."""
+        return self.root / "_locks" / f"{name}.lock"
+
     def tables(self) -> list[Table]:
         """Every Delta table that exists under the lake root, sorted by layer and name."""
         found = []

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(
         1_048_576, description="Landing records larger than this are quarantined (Segment's own limit is 32 KB)."
     )
+    max_quarantine_rate: float = Field(
+        0.01, description="Share of a run's records quarantined above which the quarantine-rate check warns."
+    )
     vacuum_retention_hours: int = Field(
         168, description="How long old Delta file versions are kept before `cdp maintain` vacuums them."
     )

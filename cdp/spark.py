@@ -59,6 +59,10 @@ def get_spark(settings: Settings) -> SparkSession:
     # JVM local mode: pure transforms run here; Delta I/O needs the delta-spark jars, which a cluster provides
     # (spark.jars.packages=io.delta:delta-spark_2.13:4.0.0); this machine has no Maven access.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this venv, not the system python
+    # A Spark Connect session created earlier in this process (or a parent's) sets these, and pyspark would then
+    # build a Connect session instead of a local JVM one; the engine setting decides, not leftovers.
+    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+        os.environ.pop(variable, None)
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("cdp")

@@ -61,7 +61,8 @@ def read_bytes(path: str) -> bytes:
         except EOFError as exc:
             raise FileRejected("truncated gzip: the file ends before the end-of-stream marker") from exc
         except (gzip.BadGzipFile, zlib.error) as exc:
-            raise FileRejected(f"not a valid gzip file: {exc}") from exc
+            # Not the library's message: it quotes the file's first bytes, which may be personal data.
+            raise FileRejected("not a valid gzip file: the .gz name does not match its content") from exc
     if not data or data.isspace():  # isspace() stops at the first other byte, unlike strip()
         raise FileRejected("empty file: no records")
     return data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is common in spreadsheet exports

@@ -9,10 +9,13 @@ completed (a crash) are removed at the start of the next run, so a retry never d
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,38 @@ LOG_SCHEMA = (
     "records_in long, accepted long, quarantined long, reason string, ingested_at timestamp"
 )
 RUNS_SCHEMA = "run_id string, event string, sources string, at timestamp"
+RUN_COLUMNS = ("_ingest_run_id", "_ingested_at")  # added to every bronze and quarantine row
+
+
+class IngestAlreadyRunning(RuntimeError):
+    """Another ingest holds the lake's ingest lock."""
+
+
+@contextmanager
+def ingest_lock(lake: Lake) -> Iterator[None]:
+    """One ingest at a time per lake. With the lock held, a run recorded as started but never completed is
+    certainly dead, so rolling it back is safe. (flock works on local and NFS lakes; on object storage the
+    Dagster pool ``lake_writes`` is the guard.)"""
+    path = lake.lock_path("ingest")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise IngestAlreadyRunning(
+                f"another ingest is running on this lake ({holder}); wait for it to finish, or remove {path} "
+                "if that process is gone"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -127,7 +162,8 @@ def _record_run(spark: SparkSession, lake: Lake, run_ids: Iterable[str], event: 
 
 
 def _with_run(df: DataFrame, run_id: str, ingested_at: datetime) -> DataFrame:
-    return df.withColumn("_ingest_run_id", F.lit(run_id)).withColumn("_ingested_at", F.lit(ingested_at))
+    run_column, at_column = RUN_COLUMNS
+    return df.withColumn(run_column, F.lit(run_id)).withColumn(at_column, F.lit(ingested_at))
 
 
 def ingest_source(
@@ -194,7 +230,20 @@ def run_ingest(
     max_record_bytes: int = 1_048_576,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestReport:
-    """Ingest every new landing file of the given sources (default: all). Safe to re-run at any time."""
+    """Ingest every new landing file of the given sources (default: all). Safe to re-run at any time; raises
+    IngestAlreadyRunning while another ingest is writing to the same lake."""
+    with ingest_lock(lake):
+        return _run_ingest(spark, lake, landing_root, sources, max_record_bytes, progress)
+
+
+def _run_ingest(
+    spark: SparkSession,
+    lake: Lake,
+    landing_root: Path,
+    sources: Iterable[str] | None,
+    max_record_bytes: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> IngestReport:
     contracts = [SOURCES[s] for s in (sources or SOURCES)]
     started_at = datetime.now(UTC)
     report = IngestReport(run_id=f"ingest-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", started_at=started_at)

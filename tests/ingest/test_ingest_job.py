@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
-from ingest.job import INGESTED, REJECTED, SKIPPED, IngestReport, run_ingest
+from ingest.job import INGESTED, REJECTED, SKIPPED, IngestAlreadyRunning, IngestReport, ingest_lock, run_ingest
 
 EVENT = {"type": "track", "messageId": "m1", "anonymousId": "a1", "event": "Product Viewed",
          "timestamp": "2025-03-01T10:00:00Z"}
@@ -165,3 +165,13 @@ def test_rows_of_an_interrupted_run_are_rolled_back_before_the_next(spark, lake,
     bronze = rows(lake, layout.bronze("events"))
     assert sorted(r["messageId"] for r in bronze) == ["m1", "m2"]
     assert {r["_ingest_run_id"] for r in bronze} == {retry.run_id}
+
+
+def test_a_second_ingest_on_the_same_lake_fails_clearly_instead_of_rolling_back_a_live_run(
+    spark, lake, landing, write_file
+):
+    write_file("events", "a.jsonl", events("m1"))
+    with ingest_lock(lake), pytest.raises(IngestAlreadyRunning, match=r"another ingest is running on this lake \(pid"):
+        run_ingest(spark, lake, landing)
+    assert not lake.exists(layout.bronze("events"))
+    assert ingest(spark, lake, landing).total("accepted") == 1  # the lock is released afterwards

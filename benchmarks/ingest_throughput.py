@@ -1,0 +1,152 @@
+"""Bronze ingest throughput, side by side with a bare ``deltalake.write_deltalake`` of the same rows, and Sail
+against JVM Spark local mode on the same transforms. Prints a Markdown block for BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/ingest_throughput.py --customers 20000 --repeats 3
+
+Measured, all in one run on the same generated event files:
+- ``baseline``: read every events file with ``pyarrow.json`` (multi-threaded C++) and ``write_deltalake`` the rows:
+  a loader with no framing, lineage, validation, quarantine, deduplication or log.
+- ``cdp ingest``: the real job (``ingest.job.run_ingest``) into an empty lake on Sail, everything included.
+- ``engines``: framing + contract checks + duplicate flags written to Parquet (JVM Spark here cannot write Delta: no
+  jars offline), once on Sail and once on JVM Spark local[2], each in its own process after a warm-up query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def landing_for(workdir: Path, customers: int, seed: int) -> Path:
+    from synthetic_data import generate
+
+    landing = workdir / f"landing-{customers}-{seed}"
+    if not (landing / "events").is_dir():
+        shutil.rmtree(landing, ignore_errors=True)
+        generate(landing, customers, seed)
+    return landing
+
+
+def baseline(files: list[Path], out: Path) -> tuple[float, int]:
+    import pyarrow as pa
+    import pyarrow.json as pj
+    from deltalake import write_deltalake
+
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    tables = [pj.read_json(f) for f in files]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    write_deltalake(str(out), table, mode="overwrite")
+    return time.perf_counter() - start, table.num_rows
+
+
+def ours(landing: Path, lake_dir: Path) -> tuple[float, int, int]:
+    from cdp.lake import Lake
+    from cdp.settings import Settings
+    from cdp.spark import get_spark
+    from ingest.job import run_ingest
+
+    spark = get_spark(Settings())
+    spark.range(1).count()  # warm-up: the first query pays for session creation
+    shutil.rmtree(lake_dir, ignore_errors=True)
+    start = time.perf_counter()
+    report = run_ingest(spark, Lake(lake_dir), landing, sources=["events"])
+    elapsed = time.perf_counter() - start
+    assert report.reconciles
+    return elapsed, report.total("records_in"), report.total("accepted")
+
+
+def engine_job(engine: str, files: list[str], out: str) -> dict:
+    """Run in a subprocess: the ingest transforms on one engine, written to Parquet."""
+    os.environ["CDP_SPARK_ENGINE"] = engine
+    from cdp.settings import Settings
+    from cdp.spark import get_spark
+    from ingest.contracts import EVENTS
+    from ingest.framing import FRAMED_SCHEMA, frame_files
+    from ingest.validation import flag_duplicates, validate
+
+    spark = get_spark(Settings())
+    spark.range(1).count()
+    start = time.perf_counter()
+    listing = spark.createDataFrame(
+        [(i, f, "bench") for i, f in enumerate(files)], "_file_order int, path string, checksum string"
+    ).repartition(min(len(files), 64))
+    framed = listing.mapInArrow(frame_files(EVENTS, 1 << 20), FRAMED_SCHEMA)
+    validate(framed, EVENTS).write.mode("overwrite").parquet(out + "/validated")
+    checked = spark.read.parquet(out + "/validated")
+    flag_duplicates(checked, "messageId", None).write.mode("overwrite").parquet(out + "/deduped")
+    rows = spark.read.parquet(out + "/deduped").count()
+    return {"engine": engine, "seconds": time.perf_counter() - start, "rows": rows}
+
+
+def run_engine(engine: str, files: list[Path], workdir: Path) -> dict:
+    out = workdir / f"engine-{engine}"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, __file__, "--engine-job", engine, "--out", str(out), *map(str, files)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{engine} engine job failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--no-jvm", action="store_true", help="skip the Sail vs JVM comparison")
+    parser.add_argument("--engine-job", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine_job:
+        print(json.dumps(engine_job(args.engine_job, args.files, args.out)))
+        return
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    landing = landing_for(args.workdir, args.customers, args.seed)
+    files = sorted((landing / "events").glob("*.jsonl*"))
+    base_runs, our_runs = [], []
+    for _ in range(args.repeats):  # interleaved, so both see the same machine noise
+        base_runs.append(baseline(files, args.workdir / "baseline-delta"))
+        our_runs.append(ours(landing, args.workdir / "lake"))
+    base_s = statistics.median(t for t, _ in base_runs)
+    our_s = statistics.median(t for t, _, _ in our_runs)
+    records_in, accepted = our_runs[0][1], our_runs[0][2]
+    result = {
+        "customers": args.customers, "event_files": len(files), "events_in": records_in, "events_accepted": accepted,
+        "baseline_rows": base_runs[0][1], "baseline_s": base_s, "cdp_ingest_s": our_s,
+        "cdp_events_per_s": records_in / our_s, "baseline_events_per_s": base_runs[0][1] / base_s,
+        "ratio_cdp_to_baseline": our_s / base_s, "repeats": args.repeats,
+    }
+    if not args.no_jvm:
+        sail, jvm = run_engine("sail", files, args.workdir), run_engine("jvm", files, args.workdir)
+        result.update(sail_transforms_s=sail["seconds"], jvm_transforms_s=jvm["seconds"],
+                      jvm_to_sail=jvm["seconds"] / sail["seconds"])
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"ingest-{args.customers}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print(
+        f"\n| events | files | baseline (pyarrow.json + write_deltalake) | cdp ingest (Sail) | events/s | ratio |\n"
+        f"|---|---|---|---|---|---|\n"
+        f"| {records_in:,} | {len(files)} | {base_s:.2f} s | {our_s:.2f} s | {records_in / our_s:,.0f} | "
+        f"{our_s / base_s:.2f}x |"
+    )
+    if "jvm_to_sail" in result:
+        print(f"\nTransforms to Parquet: Sail {result['sail_transforms_s']:.2f} s, JVM local[2] "
+              f"{result['jvm_transforms_s']:.2f} s, JVM/Sail = {result['jvm_to_sail']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""The Dagster code location: ``dagster dev -m orchestration.definitions``. It only merges the per-domain parts."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration import resources
+from orchestration.defs import ingest, maintenance
+
+defs = dg.Definitions.merge(resources.defs, ingest.defs, maintenance.defs)
