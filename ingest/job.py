@@ -28,7 +28,7 @@ from cdp.lake import Lake
 from cdp.tables import append, delete_where, read_table
 from ingest.contracts import SOURCES, SourceContract
 from ingest.framing import FRAMED_SCHEMA, frame_files
-from ingest.validation import accepted_rows, flag_duplicates, per_file_counts, quarantined_rows, validate
+from ingest.validation import accepted_rows, find_repeats, per_file_counts, quarantined_rows, validate, with_repeats
 
 INGESTED, REJECTED, SKIPPED = "ingested", "rejected", "skipped_duplicate"
 LOG_SCHEMA = (
@@ -194,8 +194,11 @@ def ingest_source(
             already = None
             if lake.exists(bronze_table):
                 already = read_table(spark, lake, bronze_table).select(contract.dedupe_on)
-            flag_duplicates(checked, contract.dedupe_on, already).write.mode("overwrite").parquet(str(staging / "deduped"))
-            checked = spark.read.parquet(str(staging / "deduped"))
+            # Only the few repeats are written; each output below joins them back by broadcast.
+            repeats_dir = staging / "repeats"
+            find_repeats(checked, contract.dedupe_on, already).write.mode("overwrite").parquet(str(repeats_dir))
+            if any(repeats_dir.glob("*.parquet")):  # an empty result writes no file at all
+                checked = with_repeats(checked, spark.read.parquet(str(repeats_dir)))
         counts = {row._source_file: row for row in per_file_counts(checked).collect()}
         append(_with_run(accepted_rows(checked, contract), run_id, ingested_at), lake, bronze_table)
         if any(row.quarantined or row.file_error for row in counts.values()):

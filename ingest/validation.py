@@ -66,7 +66,8 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
     parsed = framed.select(
         "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
         F.from_json(record, _string_schema(top_level)).alias(_RECORD),
-        # json_object_keys is null for a malformed line or one that is not a JSON object.
+        # json_object_keys is null for a malformed line or one that is not a JSON object. (Cheaper as its own
+        # column than a lazy test on the parsed fields: Sail evaluates both sides of a boolean per batch.)
         F.json_object_keys(record).isNull().alias("_not_an_object"),
     )
     for parent in parents:
@@ -81,8 +82,10 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
                 value = value[part]
         else:
             value = F.col(_RECORD)[field.name]
-        trimmed = F.trim(value)
-        columns.append(F.when(trimmed != "", trimmed).alias(field.name))
+        if field.required or field.type is not FieldType.STRING or field.accepted_values:
+            value = F.nullif(F.trim(value), F.lit(""))  # "  " is missing, " 42 " is 42
+        # Optional free text passes through as sent: string work per field is the bulk of the cost.
+        columns.append(value.alias(field.name))
     not_an_object = F.when(
         F.col("_frame_error").isNull() & F.col("_not_an_object"), F.lit("malformed JSON: not a JSON object")
     )
@@ -94,10 +97,13 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
 def _cast(field: Field, value: Column) -> Column:
     """The typed value, or null when it does not parse."""
     if field.accepted_values:
-        # Case-insensitive match, stored in the contract's spelling (" Web" and "WEB" are both "web").
-        lowered = F.lower(value)
-        typed = F.lit(None).cast("string")
-        for accepted in reversed(field.accepted_values):
+        # Case-insensitive match, stored in the contract's spelling ("Web" and "WEB" are both "web").
+        values = field.accepted_values
+        if all(v == v.lower() for v in values) or all(v == v.upper() for v in values):
+            folded = F.lower(value) if values[0] == values[0].lower() else F.upper(value)
+            return F.when(folded.isin(*values), folded)
+        lowered, typed = F.lower(value), F.lit(None).cast("string")
+        for accepted in reversed(values):
             typed = F.when(lowered == accepted.lower(), F.lit(accepted)).otherwise(typed)
         return typed
     if field.type in (FieldType.STRING,):
@@ -149,20 +155,31 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
     typed = {f.name: _cast(f, F.col(f.name)) for f in contract.fields}
     errors: list[Column] = []
     problems: list[Column] = []
+    any_error, any_problem = F.lit(False), F.lit(False)
     for field in contract.fields:
         raw, value = F.col(field.name), typed[field.name]
+        if field.type is FieldType.STRING and not field.accepted_values:
+            if field.required:  # free text cannot be malformed, only missing
+                errors.append(F.when(raw.isNull(), _issue(field.name, F.lit("missing required field"))))
+                any_error = any_error | raw.isNull()
+            continue
         malformed = raw.isNotNull() & value.isNull()
         reason = F.concat(F.lit(f"expected {_expected(field)}, got "), _shown(raw))
         if field.required:
             errors.append(F.when(raw.isNull(), _issue(field.name, F.lit("missing required field"))))
             errors.append(F.when(malformed, _issue(field.name, reason)))
+            any_error = any_error | value.isNull()
         else:
             problems.append(F.when(malformed, _issue(field.name, reason)))
+            any_problem = any_problem | malformed
+    # Most rows are clean: the issue arrays are only built for rows that have an issue.
     checked = parsed.select(
         "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
         *[typed[f.name].alias(f.name) for f in contract.fields],
-        _issues(F.array(*errors)).alias("_errors"),
-        _issues(F.array(*problems) if problems else F.array()).alias("_problems"),
+        F.when(any_error, _issues(F.array(*errors))).otherwise(_issues(F.array())).alias("_errors"),
+        F.when(any_problem, _issues(F.array(*problems) if problems else F.array()))
+        .otherwise(_issues(F.array()))
+        .alias("_problems"),
     )
     # Row rules see typed values; a rule whose inputs are null (already reported) does not pile on.
     rule_errors = [
@@ -183,12 +200,12 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
     )
 
 
-def flag_duplicates(checked: DataFrame, key: str, already_ingested: DataFrame | None) -> DataFrame:
-    """Add an error to every repeat of ``key``: one seen in an earlier run (``already_ingested`` has the column
-    ``key``), or a later copy within this batch. The first valid occurrence (by file, then line) is kept.
+def find_repeats(checked: DataFrame, key: str, already_ingested: DataFrame | None) -> DataFrame:
+    """The rows that repeat ``key``: a later copy within this batch, or a key seen in an earlier run
+    (``already_ingested`` has the column ``key``). The first valid occurrence (by file, then line) is kept.
 
-    The search runs on a narrow projection (key and position); only the few repeats found are joined back, so
-    wide records are never shuffled."""
+    Returns only (``_file_order``, ``_row_number``, ``_repeat_issues``) for the repeats: the search runs on a narrow
+    projection and the result is small, so wide records are never shuffled."""
     position = ["_file_order", "_row_number"]
     occurrences = checked.filter(F.col(key).isNotNull()).select(
         key, *position, "_source_file", (F.size("_errors") > 0).cast("int").alias("_invalid")
@@ -219,12 +236,21 @@ def flag_duplicates(checked: DataFrame, key: str, already_ingested: DataFrame | 
             *position, _issue(key, F.lit(f"duplicate {key}: already ingested in an earlier run")).alias("_issue")
         )
         repeats = repeats.unionByName(seen_before)
-    repeat_issues = repeats.groupBy(*position).agg(F.collect_list("_issue").alias("_repeat_issues"))
-    flagged = checked.join(F.broadcast(repeat_issues), position, "left")
+    return repeats.groupBy(*position).agg(F.collect_list("_issue").alias("_repeat_issues"))
+
+
+def with_repeats(checked: DataFrame, repeats: DataFrame) -> DataFrame:
+    """Add each repeat's issues to its ``_errors`` (a broadcast join of the small ``repeats`` result)."""
+    flagged = checked.join(F.broadcast(repeats), ["_file_order", "_row_number"], "left")
     return flagged.select(
         *[F.col(c) for c in checked.columns if c != "_errors"],
         _issues(F.col("_errors"), F.coalesce("_repeat_issues", F.array())).alias("_errors"),
     )
+
+
+def flag_duplicates(checked: DataFrame, key: str, already_ingested: DataFrame | None) -> DataFrame:
+    """:func:`find_repeats` and :func:`with_repeats` in one step."""
+    return with_repeats(checked, find_repeats(checked, key, already_ingested))
 
 
 def validate(framed: DataFrame, contract: SourceContract) -> DataFrame:
