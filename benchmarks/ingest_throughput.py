@@ -124,15 +124,25 @@ def main() -> None:
     our_s = statistics.median(t for t, _, _ in our_runs)
     records_in, accepted = our_runs[0][1], our_runs[0][2]
     result = {
-        "customers": args.customers, "event_files": len(files), "events_in": records_in, "events_accepted": accepted,
-        "baseline_rows": base_runs[0][1], "baseline_s": base_s, "cdp_ingest_s": our_s,
-        "cdp_events_per_s": records_in / our_s, "baseline_events_per_s": base_runs[0][1] / base_s,
-        "ratio_cdp_to_baseline": our_s / base_s, "repeats": args.repeats,
+        "customers": args.customers,
+        "event_files": len(files),
+        "events_in": records_in,
+        "events_accepted": accepted,
+        "baseline_rows": base_runs[0][1],
+        "baseline_s": base_s,
+        "cdp_ingest_s": our_s,
+        "cdp_events_per_s": records_in / our_s,
+        "baseline_events_per_s": base_runs[0][1] / base_s,
+        "ratio_cdp_to_baseline": our_s / base_s,
+        "repeats": args.repeats,
     }
     if not args.no_jvm:
         sail, jvm = run_engine("sail", files, args.workdir), run_engine("jvm", files, args.workdir)
-        result.update(sail_transforms_s=sail["seconds"], jvm_transforms_s=jvm["seconds"],
-                      jvm_to_sail=jvm["seconds"] / sail["seconds"])
+        result.update(
+            sail_transforms_s=sail["seconds"],
+            jvm_transforms_s=jvm["seconds"],
+            jvm_to_sail=jvm["seconds"] / sail["seconds"],
+        )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"ingest-{args.customers}.json").write_text(json.dumps(result, indent=2))
@@ -144,8 +154,10 @@ def main() -> None:
         f"{our_s / base_s:.2f}x |"
     )
     if "jvm_to_sail" in result:
-        print(f"\nTransforms to Parquet: Sail {result['sail_transforms_s']:.2f} s, JVM local[2] "
-              f"{result['jvm_transforms_s']:.2f} s, JVM/Sail = {result['jvm_to_sail']:.1f}x")
+        print(
+            f"\nTransforms to Parquet: Sail {result['sail_transforms_s']:.2f} s, JVM local[2] "
+            f"{result['jvm_transforms_s']:.2f} s, JVM/Sail = {result['jvm_to_sail']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

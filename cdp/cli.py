@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,12 +22,14 @@ from cdp.settings import Settings
 app = typer.Typer(help="Customer data platform on a Delta lake.", no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
 
-LandingOption = Annotated[Path | None, typer.Option("--landing", help="Landing zone folder [default: CDP_LANDING_ROOT]")]
+LandingOption = Annotated[
+    Path | None, typer.Option("--landing", help="Landing zone folder [default: CDP_LANDING_ROOT]")
+]
 LakeOption = Annotated[Path | None, typer.Option("--lake", help="Lake root folder [default: CDP_LAKE_ROOT]")]
 
 
 def _settings(landing: Path | None = None, lake: Path | None = None) -> Settings:
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if landing is not None:
         overrides["landing_root"] = landing.resolve()
     if lake is not None:
@@ -37,14 +39,20 @@ def _settings(landing: Path | None = None, lake: Path | None = None) -> Settings
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -60,13 +68,18 @@ def generate(
     with _progress() as progress:
         task = progress.add_task("generating customers", total=customers)
         summary = generate_landing(
-            settings.landing_root, customers, seed, default_region=settings.default_phone_region,
+            settings.landing_root,
+            customers,
+            seed,
+            default_region=settings.default_phone_region,
             progress=lambda n: progress.advance(task, n),
         )
     table = RichTable("source", "files", "rows", "planted bad rows", title=f"Landing zone {summary.out_dir}")
     for source in sorted(summary.rows):
         table.add_row(
-            source, str(summary.files.get(source, 0)), f"{summary.rows[source]:,}",
+            source,
+            str(summary.files.get(source, 0)),
+            f"{summary.rows[source]:,}",
             str(summary.planted_bad_rows.get(source, 0)),
         )
     console.print(table)
@@ -85,14 +98,24 @@ def _ingest(settings: Settings, sources: list[str] | None):
             progress.update(task, total=total, completed=done, description=f"ingesting {source}")
 
         return run_ingest(
-            spark, Lake(settings.lake_root), settings.landing_root,
-            sources=sources, max_record_bytes=settings.max_record_bytes, progress=step,
+            spark,
+            Lake(settings.lake_root),
+            settings.landing_root,
+            sources=sources,
+            max_record_bytes=settings.max_record_bytes,
+            progress=step,
         )
 
 
 def _print_report(report) -> None:
     table = RichTable(
-        "source", "files", "rejected files", "skipped", "records in", "accepted", "quarantined",
+        "source",
+        "files",
+        "rejected files",
+        "skipped",
+        "records in",
+        "accepted",
+        "quarantined",
         title=f"Ingest run {report.run_id}",
     )
     for source, files in sorted(report.by_source().items()):
@@ -208,7 +231,9 @@ def status(lake: LakeOption = None) -> None:
     for table in tables:
         last = history(the_lake, table, limit=1)[0]
         listing.add_row(
-            table.qualified_name, f"{row_count(the_lake, table):,}", str(last.version),
+            table.qualified_name,
+            f"{row_count(the_lake, table):,}",
+            str(last.version),
             f"{last.timestamp:%Y-%m-%d %H:%M:%S} {last.operation}",
         )
     console.print(listing)
@@ -224,8 +249,9 @@ def status(lake: LakeOption = None) -> None:
             "count(*) filter (where status = 'rejected') as rejected_files "
             "from ingest_log group by run_id order by started desc limit 5"
         ).fetchall()
-        recent = RichTable("run", "at", "files", "records in", "accepted", "quarantined", "rejected files",
-                           title="Last ingest runs")
+        recent = RichTable(
+            "run", "at", "files", "records in", "accepted", "quarantined", "rejected files", title="Last ingest runs"
+        )
         for row in runs:
             recent.add_row(row[0], f"{row[1]:%Y-%m-%d %H:%M:%S}", *[f"{v:,}" for v in row[2:]])
         console.print(recent)
@@ -243,11 +269,24 @@ def maintain(
     settings = _settings(lake=lake)
     hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
     results = maintain_all(Lake(settings.lake_root), retention_hours=hours, compact=compact)
-    table = RichTable("table", "files before", "files after", "compacted", "vacuumed", "version",
-                      title=f"Maintenance (retention {hours} h)")
+    table = RichTable(
+        "table",
+        "files before",
+        "files after",
+        "compacted",
+        "vacuumed",
+        "version",
+        title=f"Maintenance (retention {hours} h)",
+    )
     for r in results:
-        table.add_row(r.table, str(r.files_before), str(r.files_after), str(r.files_compacted),
-                      str(r.files_vacuumed), f"{r.version_before} -> {r.version_after}")
+        table.add_row(
+            r.table,
+            str(r.files_before),
+            str(r.files_after),
+            str(r.files_compacted),
+            str(r.files_vacuumed),
+            f"{r.version_before} -> {r.version_after}",
+        )
     console.print(table)
 
 
@@ -297,12 +336,21 @@ def contracts(
         print("\n\n".join(to_markdown(c) for c in chosen))
         return
     for contract in chosen:
-        table = RichTable("field", "type", "required", "accepted values", "description",
-                          title=f"{contract.folder}/ ({', '.join(contract.file_patterns)})")
+        table = RichTable(
+            "field",
+            "type",
+            "required",
+            "accepted values",
+            "description",
+            title=f"{contract.folder}/ ({', '.join(contract.file_patterns)})",
+        )
         for f in contract.fields:
             table.add_row(
-                f.name + (f" ({f.json_path})" if f.json_path else ""), f.type.value, "yes" if f.required else "",
-                " ".join(f.accepted_values or ()), f.description,
+                f.name + (f" ({f.json_path})" if f.json_path else ""),
+                f.type.value,
+                "yes" if f.required else "",
+                " ".join(f.accepted_values or ()),
+                f.description,
             )
         console.print(table)
 

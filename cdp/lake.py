@@ -79,5 +79,7 @@ class Lake:
         layer, _, name = qualified_name.partition(".")
         if layer not in Layer.__members__.values() or not name:
             layers = ", ".join(layer.value for layer in Layer)
-            raise ValueError(f"{qualified_name!r} is not a table name: write <layer>.<table> with layer one of {layers}")
+            raise ValueError(
+                f"{qualified_name!r} is not a table name: write <layer>.<table> with layer one of {layers}"
+            )
         return Table(Layer(layer), name)

@@ -80,7 +80,8 @@ def row_count(lake: Lake, table: Table) -> int:
     """Rows in the current version, from the log's file statistics when present (no data scan)."""
     dt = DeltaTable(lake.uri(table))
     actions = dt.get_add_actions(flatten=True)
-    counts = actions.column("num_records").to_pylist() if "num_records" in actions.schema.names else []
-    if counts and all(c is not None for c in counts):
-        return int(sum(counts))
+    if "num_records" in actions.schema.names:
+        counts = [int(c) if c is not None else None for c in actions.column("num_records").to_pylist()]
+        if counts and all(c is not None for c in counts):
+            return sum(c for c in counts if c is not None)
     return dt.to_pyarrow_dataset().count_rows()

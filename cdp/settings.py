@@ -78,9 +78,11 @@ def settings_markdown() -> str:
     """The configuration keys as a Markdown table, as shown in the README (a test keeps the two in step)."""
     lines = ["| environment variable | default | meaning |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
-        default = info.default if info.default_factory is None else info.default_factory()
+        default = info.get_default(call_default_factory=True, validated_data={})
         if isinstance(default, Path):
-            default = f"<repo>/{default.relative_to(project_root())}" if default.is_relative_to(project_root()) else default
+            default = (
+                f"<repo>/{default.relative_to(project_root())}" if default.is_relative_to(project_root()) else default
+            )
         shown = "now (UTC)" if name == "as_of" else ("unset" if default is None else f"`{default}`")
         lines.append(f"| `CDP_{name.upper()}` | {shown} | {info.description} |")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ and the README's tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from enum import StrEnum
 
 
@@ -83,8 +84,12 @@ class SourceContract:
         return next(f for f in self.fields if f.name == name)
 
 
-def _enum(name: str, values: str, *, required: bool = False, description: str = "", **kw: str) -> Field:
-    return Field(name, required=required, accepted_values=tuple(values.split()), description=description, **kw)
+def _enum(
+    name: str, values: str, *, required: bool = False, description: str = "", json_path: str | None = None
+) -> Field:
+    return Field(
+        name, required=required, accepted_values=tuple(values.split()), description=description, json_path=json_path
+    )
 
 
 _TS = FieldType.TIMESTAMP
@@ -125,15 +130,21 @@ EVENTS = SourceContract(
     ),
     rules=(
         RowRule(
-            "identified", "userId is not null or anonymousId is not null",
-            "every message needs a userId or an anonymousId", ("userId", "anonymousId"),
+            "identified",
+            "userId is not null or anonymousId is not null",
+            "every message needs a userId or an anonymousId",
+            ("userId", "anonymousId"),
         ),
         RowRule("track_has_event", "type <> 'track' or event is not null", "a track message needs event", ("event",)),
         RowRule(
-            "alias_has_previous", "type <> 'alias' or previousId is not null",
-            "an alias message needs previousId", ("previousId",),
+            "alias_has_previous",
+            "type <> 'alias' or previousId is not null",
+            "an alias message needs previousId",
+            ("previousId",),
         ),
-        RowRule("group_has_group", "type <> 'group' or groupId is not null", "a group message needs groupId", ("groupId",)),
+        RowRule(
+            "group_has_group", "type <> 'group' or groupId is not null", "a group message needs groupId", ("groupId",)
+        ),
     ),
 )
 
@@ -220,8 +231,10 @@ SUPPORT_TICKETS = SourceContract(
     ),
     rules=(
         RowRule(
-            "contact_count_positive", "contact_count is null or contact_count >= 1",
-            "contact_count must be at least 1", ("contact_count",),
+            "contact_count_positive",
+            "contact_count is null or contact_count >= 1",
+            "contact_count must be at least 1",
+            ("contact_count",),
         ),
     ),
 )
@@ -274,8 +287,10 @@ CONSENT_EVENTS = SourceContract(
     ),
     rules=(
         RowRule(
-            "identified", "customer_ref is not null or email is not null or phone is not null",
-            "a consent event must name the person (customer_ref, email or phone)", ("customer_ref", "email", "phone"),
+            "identified",
+            "customer_ref is not null or email is not null or phone is not null",
+            "a consent event must name the person (customer_ref, email or phone)",
+            ("customer_ref", "email", "phone"),
         ),
     ),
 )
@@ -298,7 +313,14 @@ MESSAGES_SENT = SourceContract(
 SOURCES: dict[str, SourceContract] = {
     c.name: c
     for c in (
-        EVENTS, CRM_CONTACTS, ORDERS, POS_TRANSACTIONS, SUPPORT_TICKETS, SURVEY_RESPONSES, CONSENT_EVENTS, MESSAGES_SENT,
+        EVENTS,
+        CRM_CONTACTS,
+        ORDERS,
+        POS_TRANSACTIONS,
+        SUPPORT_TICKETS,
+        SURVEY_RESPONSES,
+        CONSENT_EVENTS,
+        MESSAGES_SENT,
     )
 }
 
@@ -317,9 +339,9 @@ def get_source(name: str) -> SourceContract:
         raise ValueError(f"unknown source {name!r}; the sources are: {', '.join(SOURCES)}") from None
 
 
-def json_schema(contract: SourceContract) -> dict:
+def json_schema(contract: SourceContract) -> dict[str, Any]:
     """The contract as JSON Schema (draft 2020-12), for producers that validate before they drop a file."""
-    json_types = {
+    json_types: dict[FieldType, dict[str, Any]] = {
         FieldType.INTEGER: {"type": ["integer", "string"]},
         FieldType.DECIMAL: {"type": ["number", "string"]},
         FieldType.BOOLEAN: {"type": ["boolean", "string"]},
@@ -328,11 +350,11 @@ def json_schema(contract: SourceContract) -> dict:
         FieldType.JSON: {"type": ["object", "string"]},
         FieldType.LINES: {"type": ["array", "string"]},
     }
-    properties: dict[str, dict] = {}
+    properties: dict[str, dict[str, Any]] = {}
     for f in contract.fields:
         if f.json_path:
             continue  # extracted from its parent object, not a key of its own
-        spec = dict(json_types.get(f.type, {"type": "string"}))
+        spec: dict[str, Any] = dict(json_types.get(f.type, {"type": "string"}))
         if f.accepted_values:
             spec["enum"] = list(f.accepted_values)
         if not f.required:
@@ -355,7 +377,8 @@ def markdown(contract: SourceContract) -> str:
     lines = [
         f"#### `{contract.folder}/` ({', '.join(f'`{p}`' for p in contract.file_patterns)})",
         "",
-        contract.description + (f" Deduplicated on `{contract.dedupe_on}` across all time." if contract.dedupe_on else ""),
+        contract.description
+        + (f" Deduplicated on `{contract.dedupe_on}` across all time." if contract.dedupe_on else ""),
         "",
         "| field | type | required | accepted values | notes |",
         "|---|---|---|---|---|",

@@ -106,8 +106,10 @@ def frame_jsonl(data: bytes, max_record_bytes: int) -> pa.Table:
     errors = pa.nulls(len(text), pa.string())
     if pc.any(oversized).as_py():
         errors = pa.array(
-            [_size_error_text(size, max_record_bytes) if big else None
-             for size, big in zip(sizes.to_pylist(), oversized.to_pylist(), strict=True)],
+            [
+                _size_error_text(size, max_record_bytes) if big else None
+                for size, big in zip(sizes.to_pylist(), oversized.to_pylist(), strict=True)
+            ],
             pa.string(),
         )
     return pa.table(
@@ -146,9 +148,7 @@ def _csv_records(
         raise FileRejected(f"unreadable CSV header: {exc}") from exc
     unknown = [name for name in header if name not in known_columns]
     if unknown:
-        raise FileRejected(
-            f"unknown columns: {', '.join(unknown)}; the contract allows: {', '.join(known_columns)}"
-        )
+        raise FileRejected(f"unknown columns: {', '.join(unknown)}; the contract allows: {', '.join(known_columns)}")
     missing = [name for name in required_columns if name not in header]
     if missing:
         raise FileRejected(f"missing required columns: {', '.join(missing)}")
@@ -201,7 +201,9 @@ def frame_files(
     def _frame_one(order: int, path: str, checksum: str) -> Iterator[pa.RecordBatch]:
         try:
             if not path.endswith(accepted_suffixes):
-                raise FileRejected(f"unsupported file type: {contract.name} accepts {', '.join(contract.file_patterns)}")
+                raise FileRejected(
+                    f"unsupported file type: {contract.name} accepts {', '.join(contract.file_patterns)}"
+                )
             data = read_bytes(path)
             if path.removesuffix(".gz").endswith(".csv"):
                 records = frame_csv(decode_utf8(data), known_columns, contract.required_fields, max_record_bytes)

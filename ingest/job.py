@@ -123,7 +123,8 @@ def discover(landing_root: Path, contract: SourceContract) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
     )
 
@@ -217,8 +218,14 @@ def ingest_source(
         else:
             outcomes.append(
                 FileOutcome(
-                    contract.name, str(path), checksum, size, INGESTED,
-                    records_in=row.records_in, accepted=row.accepted, quarantined=row.quarantined,
+                    contract.name,
+                    str(path),
+                    checksum,
+                    size,
+                    INGESTED,
+                    records_in=row.records_in,
+                    accepted=row.accepted,
+                    quarantined=row.quarantined,
                 )
             )
     return outcomes
@@ -263,21 +270,43 @@ def _run_ingest(
                 if str(path) not in handled[checksum]:
                     first = sorted(handled[checksum])[0]
                     report.files.append(
-                        FileOutcome(contract.name, str(path), checksum, path.stat().st_size, SKIPPED,
-                                    reason=f"same content as {first}")
+                        FileOutcome(
+                            contract.name,
+                            str(path),
+                            checksum,
+                            path.stat().st_size,
+                            SKIPPED,
+                            reason=f"same content as {first}",
+                        )
                     )
                     handled[checksum].add(str(path))
                 continue
             handled[checksum] = {str(path)}
             new_files.append((path, checksum))
         report.files += ingest_source(
-            spark, lake, contract, new_files,
-            run_id=report.run_id, ingested_at=started_at, max_record_bytes=max_record_bytes,
+            spark,
+            lake,
+            contract,
+            new_files,
+            run_id=report.run_id,
+            ingested_at=started_at,
+            max_record_bytes=max_record_bytes,
         )
     if report.files:
         rows = [
-            (report.run_id, f.source, f.file_path, f.checksum, f.size_bytes, f.status,
-             f.records_in, f.accepted, f.quarantined, f.reason, started_at)
+            (
+                report.run_id,
+                f.source,
+                f.file_path,
+                f.checksum,
+                f.size_bytes,
+                f.status,
+                f.records_in,
+                f.accepted,
+                f.quarantined,
+                f.reason,
+                started_at,
+            )
             for f in report.files
         ]
         append(spark.createDataFrame(rows, LOG_SCHEMA), lake, layout.INGEST_LOG)

@@ -48,9 +48,7 @@ def _nested_schema(paths: list[str]) -> str:
             node = node.setdefault(part, {})
 
     def render(node: dict, sep: str) -> str:
-        return ", ".join(
-            f"`{k}`{sep}" + (f"struct<{render(v, ':')}>" if v else "string") for k, v in node.items()
-        )
+        return ", ".join(f"`{k}`{sep}" + (f"struct<{render(v, ':')}>" if v else "string") for k, v in node.items())
 
     return render(tree, " ")
 
@@ -64,14 +62,21 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
     top_level = [f.name for f in contract.fields if not f.json_path]
     parents = sorted({f.json_path.split(".")[0] for f in contract.fields if f.json_path})
     parsed = framed.select(
-        "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
+        "_file_order",
+        *LINEAGE_COLUMNS,
+        "_raw",
+        "_frame_error",
         F.from_json(record, _string_schema(top_level)).alias(_RECORD),
         # json_object_keys is null for a malformed line or one that is not a JSON object. (Cheaper as its own
         # column than a lazy test on the parsed fields: Sail evaluates both sides of a boolean per batch.)
         F.json_object_keys(record).isNull().alias("_not_an_object"),
     )
     for parent in parents:
-        paths = [f.json_path.partition(".")[2] for f in contract.fields if f.json_path and f.json_path.startswith(f"{parent}.")]
+        paths = [
+            f.json_path.partition(".")[2]
+            for f in contract.fields
+            if f.json_path and f.json_path.startswith(f"{parent}.")
+        ]
         parsed = parsed.withColumn(f"_nested_{parent}", F.from_json(F.col(_RECORD)[parent], _nested_schema(paths)))
     columns = []
     for field in contract.fields:
@@ -90,7 +95,11 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
         F.col("_frame_error").isNull() & F.col("_not_an_object"), F.lit("malformed JSON: not a JSON object")
     )
     return parsed.select(
-        "_file_order", *LINEAGE_COLUMNS, "_raw", F.coalesce("_frame_error", not_an_object).alias("_frame_error"), *columns
+        "_file_order",
+        *LINEAGE_COLUMNS,
+        "_raw",
+        F.coalesce("_frame_error", not_an_object).alias("_frame_error"),
+        *columns,
     )
 
 
@@ -174,7 +183,10 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
             any_problem = any_problem | malformed
     # Most rows are clean: the issue arrays are only built for rows that have an issue.
     checked = parsed.select(
-        "_file_order", *LINEAGE_COLUMNS, "_raw", "_frame_error",
+        "_file_order",
+        *LINEAGE_COLUMNS,
+        "_raw",
+        "_frame_error",
         *[typed[f.name].alias(f.name) for f in contract.fields],
         F.when(any_error, _issues(F.array(*errors))).otherwise(_issues(F.array())).alias("_errors"),
         F.when(any_problem, _issues(F.array(*problems) if problems else F.array()))
@@ -193,7 +205,10 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
     # A record that could not be framed or parsed has one error, the real one; its fields are not piled on.
     framing_error = _issues(F.array(_issue("_record", F.col("_frame_error"))))
     return checked.select(
-        "_file_order", *LINEAGE_COLUMNS, "_raw", *contract.field_names,
+        "_file_order",
+        *LINEAGE_COLUMNS,
+        "_raw",
+        *contract.field_names,
         F.when(F.col("_frame_error").isNull(), field_errors).otherwise(framing_error).alias("_errors"),
         F.when(F.col("_frame_error").isNull(), F.col("_problems")).otherwise(_issues(F.array())).alias("_problems"),
         "_frame_error",
@@ -224,8 +239,10 @@ def find_repeats(checked: DataFrame, key: str, already_ingested: DataFrame | Non
             _issue(
                 key,
                 F.concat(
-                    F.lit(f"duplicate {key}: first seen in "), F.col("_first_file"),
-                    F.lit(" line "), F.col("_first_row").cast("string"),
+                    F.lit(f"duplicate {key}: first seen in "),
+                    F.col("_first_file"),
+                    F.lit(" line "),
+                    F.col("_first_row").cast("string"),
                 ),
             ).alias("_issue"),
         )

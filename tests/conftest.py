@@ -68,5 +68,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if os.environ.get("CI") and skipped:
-        reporter.write_line(f"CI: {skipped} test(s) skipped; a skip in CI is a failure (missing service or part).", red=True)
+        reporter.write_line(
+            f"CI: {skipped} test(s) skipped; a skip in CI is a failure (missing service or part).", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession
 
 from cdp import lake as layout
 from cdp.lake import Lake
-from cdp.settings import Settings
 from cdp.maintenance import history, row_count
+from cdp.settings import Settings
 from expectations.reconciliation import quarantine_rate, reconciliation
 from ingest.contracts import SOURCES, FieldType, SourceContract
 from ingest.job import INGESTED, REJECTED, SKIPPED, FileOutcome, discover, run_ingest

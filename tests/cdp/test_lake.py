@@ -21,7 +21,7 @@ def test_every_table_lives_at_lake_layer_name(tmp_path):
 
 @pytest.mark.parametrize("name", ["customers", "platinum.customers", "gold."])
 def test_a_bad_table_name_says_how_to_write_one(tmp_path, name):
-    with pytest.raises(ValueError, match="write <layer>.<table> with layer one of bronze, quarantine"):
+    with pytest.raises(ValueError, match=r"write <layer>\.<table> with layer one of bronze, quarantine"):
         Lake(tmp_path).table(name)
 
 

@@ -29,7 +29,11 @@ def test_environment_variables_override_every_key(monkeypatch, tmp_path):
     monkeypatch.setenv("CDP_MAX_RECORD_BYTES", "32768")
     settings = Settings(_env_file=None)
     assert settings.lake_root == Path(tmp_path / "lake")
-    assert (settings.env, settings.spark_remote, settings.max_record_bytes) == ("prod", "sc://spark.example:15002", 32768)
+    assert (settings.env, settings.spark_remote, settings.max_record_bytes) == (
+        "prod",
+        "sc://spark.example:15002",
+        32768,
+    )
     assert settings.observation_time() == datetime(2025, 6, 30, tzinfo=UTC)
 
 

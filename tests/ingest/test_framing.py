@@ -34,7 +34,11 @@ def test_jsonl_invalid_utf8_names_offset_and_line():
 
 
 def test_csv_record_with_quoted_newline_is_one_record_with_its_raw_text():
-    text = 'response_id,survey_type,score,comment,responded_at\nr1,NPS,9,"great\nservice",2025-01-01\nr2,CES,3,,2025-01-02\n'
+    text = (
+        "response_id,survey_type,score,comment,responded_at\n"
+        'r1,NPS,9,"great\nservice",2025-01-01\n'
+        "r2,CES,3,,2025-01-02\n"
+    )
     framed = frame_csv(text, SURVEY_COLUMNS, SURVEY_REQUIRED, 10_000).to_pylist()
     assert [r["_row_number"] for r in framed] == [2, 4]
     assert framed[0]["_raw"] == 'r1,NPS,9,"great\nservice",2025-01-01'

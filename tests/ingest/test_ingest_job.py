@@ -13,8 +13,13 @@ from cdp import lake as layout
 from cdp.lake import Lake
 from ingest.job import INGESTED, REJECTED, SKIPPED, IngestAlreadyRunning, IngestReport, ingest_lock, run_ingest
 
-EVENT = {"type": "track", "messageId": "m1", "anonymousId": "a1", "event": "Product Viewed",
-         "timestamp": "2025-03-01T10:00:00Z"}
+EVENT = {
+    "type": "track",
+    "messageId": "m1",
+    "anonymousId": "a1",
+    "event": "Product Viewed",
+    "timestamp": "2025-03-01T10:00:00Z",
+}
 SURVEY_HEADER = "response_id,survey_type,score,comment,email,responded_at"
 
 
@@ -34,15 +39,25 @@ def rows(lake: Lake, table) -> list[dict]:
 
 def quarantine(lake: Lake, source: str) -> list[tuple[str, int | None, str]]:
     return sorted(
-        ((r["_source_file"].rsplit("/", 1)[-1], r["_row_number"], r["_error_summary"])
-         for r in rows(lake, layout.quarantine(source))),
+        (
+            (r["_source_file"].rsplit("/", 1)[-1], r["_row_number"], r["_error_summary"])
+            for r in rows(lake, layout.quarantine(source))
+        ),
         key=lambda t: (t[0], t[1] or 0),
     )
 
 
 def test_good_and_bad_rows_split_with_lineage_and_a_log_that_reconciles(spark, lake, landing, write_file):
-    write_file("events", "a.jsonl", [*events("m1", "m2"), {**EVENT, "messageId": None}, {**EVENT, "messageId": "m3",
-               "type": "click"}, {**EVENT, "messageId": "m4", "timestamp": "31/02/2025 25:61"}])
+    write_file(
+        "events",
+        "a.jsonl",
+        [
+            *events("m1", "m2"),
+            {**EVENT, "messageId": None},
+            {**EVENT, "messageId": "m3", "type": "click"},
+            {**EVENT, "messageId": "m4", "timestamp": "31/02/2025 25:61"},
+        ],
+    )
     report = ingest(spark, lake, landing, sources=["events"])
     (outcome,) = report.files
     assert (outcome.status, outcome.records_in, outcome.accepted, outcome.quarantined) == (INGESTED, 5, 2, 3)
@@ -53,7 +68,8 @@ def test_good_and_bad_rows_split_with_lineage_and_a_log_that_reconciles(spark, l
     ]
     bronze = rows(lake, layout.bronze("events"))
     assert sorted((r["messageId"], r["_row_number"], r["_ingest_run_id"]) for r in bronze) == [
-        ("m1", 1, report.run_id), ("m2", 2, report.run_id)
+        ("m1", 1, report.run_id),
+        ("m2", 2, report.run_id),
     ]
     assert {r["_file_checksum"] for r in bronze} == {outcome.checksum}
     (log,) = rows(lake, layout.INGEST_LOG)
@@ -89,10 +105,16 @@ def test_the_same_file_twice_is_skipped_under_its_name_and_under_another(spark, 
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
-        ("truncated.jsonl.gz", gzip.compress(b'{"a": 1}\n' * 5000)[:-30],
-         "truncated gzip: the file ends before the end-of-stream marker"),
-        ("latin1.jsonl", '{"type": "track", "event": "Café"}\n'.encode("latin-1"),
-         "not valid UTF-8: byte 0xe9 at offset 31 (line 1); re-export the file as UTF-8"),
+        (
+            "truncated.jsonl.gz",
+            gzip.compress(b'{"a": 1}\n' * 5000)[:-30],
+            "truncated gzip: the file ends before the end-of-stream marker",
+        ),
+        (
+            "latin1.jsonl",
+            '{"type": "track", "event": "Café"}\n'.encode("latin-1"),
+            "not valid UTF-8: byte 0xe9 at offset 31 (line 1); re-export the file as UTF-8",
+        ),
         ("empty.jsonl", b"", "empty file: no records"),
         ("notes.txt", b"hello", "unsupported file type: events accepts *.jsonl, *.jsonl.gz"),
     ],
@@ -115,13 +137,14 @@ def test_csv_with_unknown_or_missing_columns_and_rows_with_extra_or_missing_fiel
     write_file("survey_responses", "unknown.csv", SURVEY_HEADER + ",colour\nr1,NPS,9,,,2025-01-01,red\n")
     write_file("survey_responses", "missing.csv", "response_id,score,responded_at\nr1,9,2025-01-01\n")
     write_file(
-        "survey_responses", "rows.csv",
+        "survey_responses",
+        "rows.csv",
         SURVEY_HEADER + "\nr1,NPS,9,great,a@b.vn,2025-01-01\nr2,NPS,9,x,a@b.vn,2025-01-01,extra\nr3,NPS,9\n",
     )
     report = ingest(spark, lake, landing)
-    assert {f.file_path.rsplit("/", 1)[-1]: (f.status, f.records_in, f.accepted, f.quarantined) for f in report.files} == {
-        "missing.csv": (REJECTED, 0, 0, 0), "unknown.csv": (REJECTED, 0, 0, 0), "rows.csv": (INGESTED, 3, 1, 2)
-    }
+    assert {
+        f.file_path.rsplit("/", 1)[-1]: (f.status, f.records_in, f.accepted, f.quarantined) for f in report.files
+    } == {"missing.csv": (REJECTED, 0, 0, 0), "unknown.csv": (REJECTED, 0, 0, 0), "rows.csv": (INGESTED, 3, 1, 2)}
     q = quarantine(lake, "survey_responses")
     assert q[0][0] == "missing.csv" and q[0][2] == "_record: missing required columns: survey_type"
     assert q[1:3] == [
@@ -145,8 +168,21 @@ def test_a_10_mb_single_line_is_quarantined_with_its_size_and_the_rest_kept(spar
 
 
 def test_any_subset_of_sources_is_a_valid_landing_zone(spark, lake, landing, write_file):
-    write_file("orders", "o.jsonl", [{"order_id": "o1", "channel": "store", "ordered_at": "2025-01-01T00:00:00Z",
-                                      "status": "paid", "currency": "VND", "total_amount": 1000, "lines": []}])
+    write_file(
+        "orders",
+        "o.jsonl",
+        [
+            {
+                "order_id": "o1",
+                "channel": "store",
+                "ordered_at": "2025-01-01T00:00:00Z",
+                "status": "paid",
+                "currency": "VND",
+                "total_amount": 1000,
+                "lines": [],
+            }
+        ],
+    )
     report = ingest(spark, lake, landing)
     assert [(f.source, f.accepted) for f in report.files] == [("orders", 1)]
     assert [t.qualified_name for t in lake.tables()] == ["audit.ingest_log", "audit.ingest_runs", "bronze.orders"]

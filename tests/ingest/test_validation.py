@@ -31,8 +31,14 @@ def errors_by_line(df) -> dict[int, list[tuple[str, str]]]:
     return {r._row_number: [(e.field, e.reason) for e in r._errors] for r in df.collect() if r._errors}
 
 
-EVENT = {"type": "track", "messageId": "m1", "userId": "u1", "event": "Order Completed",
-         "timestamp": "2025-03-01T10:00:00.123Z", "context": {"device": {"id": "d-1"}, "channel": "App", "ip": " "}}
+EVENT = {
+    "type": "track",
+    "messageId": "m1",
+    "userId": "u1",
+    "event": "Order Completed",
+    "timestamp": "2025-03-01T10:00:00.123Z",
+    "context": {"device": {"id": "d-1"}, "channel": "App", "ip": " "},
+}
 
 
 def test_valid_event_is_typed_with_context_fields_extracted(spark):
@@ -90,8 +96,14 @@ def test_enum_matching_ignores_case_and_stores_the_contract_spelling(spark):
 
 @pytest.mark.parametrize(
     ("survey_type", "score", "ok"),
-    [("NPS", "0", True), ("NPS", "11", False), ("CSAT", "0", False), ("CSAT", "5", True), ("CES", "7", True),
-     ("CES", "8", False)],
+    [
+        ("NPS", "0", True),
+        ("NPS", "11", False),
+        ("CSAT", "0", False),
+        ("CSAT", "5", True),
+        ("CES", "7", True),
+        ("CES", "8", False),
+    ],
 )
 def test_survey_scores_out_of_range_are_quarantined_not_clamped(spark, survey_type, score, ok):
     row = {"response_id": "r1", "survey_type": survey_type, "score": score, "responded_at": "2025-01-01"}
@@ -107,8 +119,14 @@ def test_wrong_type_in_a_required_number_is_quarantined(spark):
 
 
 def test_order_lines_are_typed_and_a_bad_line_nulls_the_lines_with_a_problem(spark):
-    base = {"order_id": "o1", "channel": "web", "ordered_at": "2025-01-01T00:00:00Z", "status": "paid",
-            "currency": "VND", "total_amount": "350000"}
+    base = {
+        "order_id": "o1",
+        "channel": "web",
+        "ordered_at": "2025-01-01T00:00:00Z",
+        "status": "paid",
+        "currency": "VND",
+        "total_amount": "350000",
+    }
     good = {**base, "lines": [{"sku": "A", "category": "shoes", "quantity": 2, "unit_price": 175000}]}
     bad = {**base, "order_id": "o2", "lines": [{"sku": "A", "quantity": "two", "unit_price": 1}]}
     as_text = {**base, "order_id": "o3", "lines": json.dumps(good["lines"])}  # CSV cells carry the JSON as text
@@ -126,8 +144,10 @@ def test_duplicates_within_a_batch_keep_the_first_valid_copy(spark):
     out = flag_duplicates(validate(framed(spark, records, file="a.jsonl"), EVENTS), "messageId", None)
     assert errors_by_line(out) == {
         2: [("messageId", "duplicate messageId: first seen in a.jsonl line 1")],
-        3: [("timestamp", "expected an ISO-8601 timestamp, got 'bad'"),
-            ("messageId", "duplicate messageId: first seen in a.jsonl line 4")],
+        3: [
+            ("timestamp", "expected an ISO-8601 timestamp, got 'bad'"),
+            ("messageId", "duplicate messageId: first seen in a.jsonl line 4"),
+        ],
     }
 
 
