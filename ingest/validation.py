@@ -67,9 +67,11 @@ def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
         "_raw",
         "_frame_error",
         F.from_json(record, _string_schema(top_level)).alias(_RECORD),
-        # json_object_keys is null for a malformed line or one that is not a JSON object. (Cheaper as its own
-        # column than a lazy test on the parsed fields: Sail evaluates both sides of a boolean per batch.)
-        F.json_object_keys(record).isNull().alias("_not_an_object"),
+        # A JSON object starts with { and ends with }: catches truncated and non-object lines without a second
+        # parse. Garbage inside the braces parses to nulls and is quarantined as missing required fields.
+        (~(F.startswith(F.ltrim(record), F.lit("{")) & F.endswith(F.rtrim(record), F.lit("}")))).alias(
+            "_not_an_object"
+        ),
     )
     for parent in parents:
         paths = [

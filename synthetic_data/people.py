@@ -126,7 +126,8 @@ class Household:
 
 
 # ---------------------------------------------------------------------------------------------
-# Faker pools: Faker is slow per call, so each chunk draws small pools once and samples from them.
+# Faker pools: Faker is slow per call (~0.1-0.3 ms), so each process draws pools once per run seed
+# (Faker seeded explicitly, never its global RNG) and chunks sample from them with their own RNG.
 
 _FAKERS: dict[str, Faker] = {}
 
@@ -148,31 +149,36 @@ class Pools:
     foreign_places: dict[str, tuple[tuple[str, str, str], ...]]  # (city, postcode, state)
 
 
-def make_pools(seed: int, chunk: int) -> Pools:
-    """Per-chunk samples from Faker, seeded explicitly so output does not depend on Faker's global RNG."""
+def _unique(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))  # de-duplicated, first-seen order (deterministic)
+
+
+@lru_cache(maxsize=4)
+def make_pools(seed: int) -> Pools:
+    """Name and address pools for one run seed."""
     fakers = {}
     for locale in ("vi_VN", "en_US", "en_GB", "en_AU"):
         f = _faker(locale)
-        f.seed_instance(derive_seed(seed, "faker", chunk, locale))
+        f.seed_instance(derive_seed(seed, "faker", locale))
         fakers[locale] = f
     vi, us, gb, au = fakers["vi_VN"], fakers["en_US"], fakers["en_GB"], fakers["en_AU"]
     return Pools(
-        vi_streets=tuple(vi.street_name() for _ in range(200)),
-        vi_wards=tuple(f"Phường {vi.commune_name()}" for _ in range(60)),
-        en_first_female=tuple(us.first_name_female() for _ in range(300)),
-        en_first_male=tuple(us.first_name_male() for _ in range(300)),
-        en_last=tuple(us.last_name() for _ in range(400)),
+        vi_streets=_unique([vi.street_name() for _ in range(400)]),
+        vi_wards=_unique([f"Phường {vi.commune_name()}" for _ in range(150)]),
+        en_first_female=_unique([us.first_name_female() for _ in range(700)]),
+        en_first_male=_unique([us.first_name_male() for _ in range(700)]),
+        en_last=_unique([us.last_name() for _ in range(1200)]),
         foreign_streets={
-            "US": tuple(us.street_name() for _ in range(120)),
-            "GB": tuple(gb.street_name() for _ in range(80)),
-            "AU": tuple(au.street_name() for _ in range(80)),
-            "SG": tuple(us.last_name() + " Road" for _ in range(40)),
+            "US": _unique([us.street_name() for _ in range(300)]),
+            "GB": _unique([gb.street_name() for _ in range(200)]),
+            "AU": _unique([au.street_name() for _ in range(200)]),
+            "SG": _unique([us.last_name() + " Road" for _ in range(100)]),
         },
         foreign_places={
-            "US": tuple((us.city(), us.postcode(), us.state_abbr()) for _ in range(80)),
-            "GB": tuple((gb.city(), gb.postcode(), gb.county()) for _ in range(60)),
-            "AU": tuple((au.city(), au.postcode(), au.state_abbr()) for _ in range(60)),
-            "SG": tuple(("Singapore", f"{us.random_int(10, 82):02d}{us.random_int(0, 9999):04d}", "") for _ in range(40)),
+            "US": tuple((us.city(), us.postcode(), us.state_abbr()) for _ in range(200)),
+            "GB": tuple((gb.city(), gb.postcode(), gb.county()) for _ in range(150)),
+            "AU": tuple((au.city(), au.postcode(), au.state_abbr()) for _ in range(150)),
+            "SG": tuple(("Singapore", f"{us.random_int(10, 82):02d}{us.random_int(0, 9999):04d}", "") for _ in range(80)),
         },
     )
 
@@ -354,45 +360,52 @@ def _personal_email(rng: random.Random, p: Person, suffix: int) -> str:
 # Devices
 
 
-def _web_device(rng: random.Random, mobile_share: float, vn: bool) -> Device:
+def _user_agent(rng: random.Random, mobile: bool, vn: bool) -> str:
     chrome = f"{rng.randint(118, 131)}.0.{rng.randint(5000, 6800)}.{rng.randint(10, 200)}"
-    if rng.random() < mobile_share:
+    if mobile:
         if rng.random() < 0.55:
             model = rng.choice(("SM-A546E", "SM-A155F", "Redmi Note 13", "OPPO A79", "vivo Y36", "Pixel 8"))
-            ua = (
+            return (
                 f"Mozilla/5.0 (Linux; Android {rng.randint(11, 14)}; {model}) AppleWebKit/537.36 "
                 f"(KHTML, like Gecko) Chrome/{chrome} Mobile Safari/537.36"
             )
-        else:
-            ios = f"{rng.randint(16, 17)}_{rng.randint(0, 6)}"
-            ua = (
-                f"Mozilla/5.0 (iPhone; CPU iPhone OS {ios} like Mac OS X) AppleWebKit/605.1.15 "
-                f"(KHTML, like Gecko) Version/{ios.split('_')[0]}.0 Mobile/15E148 Safari/604.1"
-            )
-        dtype = "mobile"
-    else:
-        r = rng.random()
-        if vn and r < 0.2:  # Cốc Cốc is a popular Vietnamese browser
-            ua = (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                f"coc_coc_browser/{rng.randint(110, 125)}.0.{rng.randint(100, 200)} Chrome/{chrome} Safari/537.36"
-            )
-        elif r < 0.75:
-            ua = (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                f"Chrome/{chrome} Safari/537.36"
-            )
-        else:
-            ua = (
-                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                f"Version/17.{rng.randint(0, 6)} Safari/605.1.15"
-            )
-        dtype = "desktop"
-    lib = {"name": "analytics.js", "version": rng.choice(("4.1.0", "4.15.3", "next-1.70.0"))}
-    return Device("web", uuid4(rng), None, dtype, ua, lib, False)
+        ios = f"{rng.randint(16, 17)}_{rng.randint(0, 6)}"
+        return (
+            f"Mozilla/5.0 (iPhone; CPU iPhone OS {ios} like Mac OS X) AppleWebKit/605.1.15 "
+            f"(KHTML, like Gecko) Version/{ios.split('_')[0]}.0 Mobile/15E148 Safari/604.1"
+        )
+    r = rng.random()
+    if vn and r < 0.2:  # Cốc Cốc is a popular Vietnamese browser
+        return (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"coc_coc_browser/{rng.randint(110, 125)}.0.{rng.randint(100, 200)} Chrome/{chrome} Safari/537.36"
+        )
+    if r < 0.75:
+        return (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{chrome} Safari/537.36"
+        )
+    return (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        f"Version/17.{rng.randint(0, 6)} Safari/605.1.15"
+    )
 
 
-def _app_device(rng: random.Random, vn: bool, tablet: bool = False) -> Device:
+# A fixed catalogue of browser user agents (building one per device was a noticeable share of the run).
+_UA_RNG = random.Random(20250101)
+_WEB_UAS = {(mobile, vn): tuple(_user_agent(_UA_RNG, mobile, vn) for _ in range(300))
+            for mobile in (True, False) for vn in (True, False)}
+_WEB_LIBS = tuple({"name": "analytics.js", "version": v} for v in ("4.1.0", "4.15.3", "next-1.70.0"))
+
+
+def make_web_device(rng: random.Random, mobile_share: float, vn: bool) -> Device:
+    mobile = rng.random() < mobile_share
+    ua = rng.choice(_WEB_UAS[mobile, vn])
+    lib = _WEB_LIBS[int(rng.random() * 3)]
+    return Device("web", uuid4(rng), None, "mobile" if mobile else "desktop", ua, lib, False)
+
+
+def make_app_device(rng: random.Random, vn: bool, tablet: bool = False) -> Device:
     version = f"3.{rng.randint(2, 9)}.{rng.randint(0, 4)}"
     if rng.random() < 0.45:
         device_id = uuid4(rng).upper()  # identifierForVendor
@@ -585,9 +598,9 @@ def _make_person(
         if has_account and rng.random() < 0.2:
             p.customer_ref2 = ids.customer_ref(idx, secondary=True)
     mobile_share = 0.7 if vn else 0.5
-    p.web_devices = [_web_device(rng, mobile_share, vn) for _ in range(1 + (rng.random() < 0.4) + (rng.random() < 0.2))]
+    p.web_devices = [make_web_device(rng, mobile_share, vn) for _ in range(1 + (rng.random() < 0.4) + (rng.random() < 0.2))]
     if has_app:
-        p.app_device = _app_device(rng, vn)
+        p.app_device = make_app_device(rng, vn)
     p.address = _address(rng, country, pools)
     if rng.random() < 0.003 and (p.email or p.phone_nsn or p.app_device):
         frm = p.first_seen + int(rng.random() * 0.5 * (end - p.first_seen))
@@ -608,7 +621,7 @@ def _make_household(rng: random.Random, members: list[Person]) -> Household:
             shared_email = f"giadinh.{ascii_token(head.family)}{head.idx + 1}@gmail.com"
         else:
             shared_email = f"the.{ascii_token(head.family)}.family{head.idx + 1}@gmail.com"
-    shared_device = _app_device(rng, head.country == "VN", tablet=True) if rng.random() < 0.4 else None
+    shared_device = make_app_device(rng, head.country == "VN", tablet=True) if rng.random() < 0.4 else None
     for i, m in enumerate(members):
         m.household_id = hh_id
         m.family_email = shared_email

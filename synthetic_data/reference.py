@@ -234,13 +234,13 @@ def _campaigns(rng: random.Random, start_ms: int, days: int) -> tuple[Campaign, 
     out: list[Campaign] = []
     for day in range(3, days, 14):
         ms = start_ms + day * MS_DAY + (2 + rng.randrange(3)) * MS_HOUR  # 09:00-11:00 Vietnam time
-        out.append(Campaign(f"CMP-{_day_code(ms)}-NEWSLETTER", "email", ms, 0.55))
+        out.append(Campaign(f"CMP-{_day_code(ms)}-NEWSLETTER", "email", ms, 0.45))
     for day in range(9, days, 30):
         ms = start_ms + day * MS_DAY + (4 + rng.randrange(6)) * MS_HOUR
         out.append(Campaign(f"CMP-{_day_code(ms)}-FLASHSALE-SMS", "sms", ms, 0.4))
     for day in range(5, days, 7):
         ms = start_ms + day * MS_DAY + (10 + rng.randrange(4)) * MS_HOUR
-        out.append(Campaign(f"CMP-{_day_code(ms)}-APP-DEALS", "push", ms, 0.25))
+        out.append(Campaign(f"CMP-{_day_code(ms)}-APP-DEALS", "push", ms, 0.15))
     out.sort(key=lambda c: (c.sent_ms, c.campaign_id))
     return tuple(out)
 

@@ -23,10 +23,13 @@ def stream(seed: int, *parts: object) -> random.Random:
     return random.Random(derive_seed(seed, *parts))
 
 
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 def uuid4(rng: random.Random) -> str:
     """A version-4-shaped UUID string drawn from ``rng`` (uuid.uuid4 would use the OS entropy pool)."""
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    h = "%032x" % rng.getrandbits(128)  # noqa: UP031 - measurably faster than an f-string here
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def poisson(rng: random.Random, lam: float) -> int:

@@ -29,21 +29,36 @@ TICKET_SUBJECTS = {
     },
 }
 
-TICKET_BODIES = {
-    "neutral": {
-        "en": (
-            "Hi, could you tell me when order {order} will arrive? Thanks.",
-            "Hello, I would like to check the status of my order {order}.",
-            "Hi team, I need help with my account. Thank you.",
-            "Can I change the delivery address for {order}?",
-        ),
-        "vi": (
-            "Chào shop, em muốn hỏi đơn hàng {order} khi nào được giao ạ? Cảm ơn.",
-            "Xin chào, cho mình hỏi tình trạng đơn {order} với.",
-            "Shop ơi, mình cần hỗ trợ về tài khoản. Cảm ơn nhiều.",
-            "Mình muốn đổi địa chỉ nhận hàng cho đơn {order} được không ạ?",
-        ),
+# neutral bodies follow the ticket topic; negative and angry ones fit any order problem
+NEUTRAL_BODIES = {
+    "where": {
+        "en": ("Hi, could you tell me when order {order} will arrive? Thanks.",
+               "Hello, I would like to check the status of my order {order}."),
+        "vi": ("Chào shop, em muốn hỏi đơn hàng {order} khi nào được giao ạ? Cảm ơn.",
+               "Xin chào, cho mình hỏi tình trạng đơn {order} với."),
     },
+    "return": {
+        "en": ("Hi, I would like to return an item from order {order}. How do I do that?",
+               "The item I received in {order} is not what I ordered. Can I exchange it?"),
+        "vi": ("Chào shop, mình muốn đổi trả một sản phẩm trong đơn {order}. Làm thế nào ạ?",
+               "Sản phẩm nhận được trong đơn {order} không đúng mẫu. Đổi giúp mình được không?"),
+    },
+    "refund": {
+        "en": ("Hello, when will I receive the refund for order {order}?",
+               "I cancelled {order}. Please confirm the refund."),
+        "vi": ("Chào shop, khi nào mình nhận được tiền hoàn cho đơn {order}?",
+               "Mình đã hủy đơn {order}. Nhờ shop xác nhận hoàn tiền giúp."),
+    },
+    "general": {
+        "en": ("Hi team, I cannot log in to my account. Thank you.",
+               "Does the current promotion apply to all products?",
+               "How can I use my loyalty points at checkout?"),
+        "vi": ("Shop ơi, mình không đăng nhập được tài khoản. Cảm ơn nhiều.",
+               "Chương trình khuyến mãi hiện tại áp dụng cho tất cả sản phẩm không ạ?",
+               "Làm sao để dùng điểm tích lũy khi thanh toán?"),
+    },
+}
+TICKET_BODIES = {
     "negative": {
         "en": (
             "Order {order} is {days} days late and nobody has updated me. Very disappointed.",
@@ -131,7 +146,10 @@ def ticket_text(
     """(subject, body); the body may span lines, as real emails do (JSONL escapes the newline)."""
     # tickets without an order must not mention one
     subjects = [t for t in TICKET_SUBJECTS[topic][lang] if order_id or "{order}" not in t]
-    bodies = [t for t in TICKET_BODIES[tone][lang] if order_id or "{order}" not in t]
+    pool = NEUTRAL_BODIES[topic][lang] if tone == "neutral" else TICKET_BODIES[tone][lang]
+    bodies = [t for t in pool if order_id or ("{order}" not in t and "{days}" not in t)]
+    if not bodies:  # an order-less ticket with a late-delivery tone: fall back to the topic's text
+        bodies = list(NEUTRAL_BODIES["general"][lang])
     subject = rng.choice(subjects or TICKET_SUBJECTS["general"][lang]).format(order=order_id)
     body = rng.choice(bodies).format(order=order_id, days=days, count=count)
     if rng.random() < 0.2:

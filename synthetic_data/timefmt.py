@@ -33,24 +33,38 @@ def date_str(ms: int) -> str:
     return day_str(ms // MS_DAY)
 
 
+# Lookup tables: "YYYY-MM-DDTHH:MM:" per minute (memoised, built from a per-hour memo) and "SS.mmm"
+# per millisecond of a minute; a timestamp is then a dict lookup, a tuple lookup and a concatenation.
+_MIN = tuple(f"{m:02d}:" for m in range(60))
+_SEC_MS = tuple(f"{s:02d}.{m:03d}" for s in range(60) for m in range(1000))
+_HOURS: dict[int, str] = {}
+_MINUTES: dict[int, str] = {}
+_MINUTES_MAX = 1 << 18  # ~6 months of minutes; cleared when full to bound memory
+
+
+def _minute_prefix(minute: int) -> str:
+    if len(_MINUTES) >= _MINUTES_MAX:
+        _MINUTES.clear()
+    hour, m = divmod(minute, 60)
+    hp = _HOURS.get(hour)
+    if hp is None:
+        day, h = divmod(hour, 24)
+        hp = _HOURS[hour] = f"{day_str(day)}T{h:02d}:"
+    prefix = _MINUTES[minute] = hp + _MIN[m]
+    return prefix
+
+
 def iso_z(ms: int) -> str:
     """'2025-03-01T10:00:00.123Z'."""
-    day, rem = divmod(ms, MS_DAY)
-    h, rem = divmod(rem, MS_HOUR)
-    m, rem = divmod(rem, MS_MINUTE)
-    s, milli = divmod(rem, MS_SECOND)
-    return f"{day_str(day)}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
+    minute, rem = divmod(ms, MS_MINUTE)
+    return (_MINUTES.get(minute) or _minute_prefix(minute)) + _SEC_MS[rem] + "Z"
 
 
 def iso_offset(ms: int, offset_minutes: int) -> str:
     """The same instant written in local time with an explicit offset, e.g. '...T17:00:00.123+07:00'."""
     if offset_minutes == 0:
         return iso_z(ms)
-    local = ms + offset_minutes * MS_MINUTE
-    day, rem = divmod(local, MS_DAY)
-    h, rem = divmod(rem, MS_HOUR)
-    m, rem = divmod(rem, MS_MINUTE)
-    s, milli = divmod(rem, MS_SECOND)
+    minute, rem = divmod(ms + offset_minutes * MS_MINUTE, MS_MINUTE)
     sign = "+" if offset_minutes > 0 else "-"
     oh, om = divmod(abs(offset_minutes), 60)
-    return f"{day_str(day)}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}{sign}{oh:02d}:{om:02d}"
+    return f"{_MINUTES.get(minute) or _minute_prefix(minute)}{_SEC_MS[rem]}{sign}{oh:02d}:{om:02d}"
