@@ -108,6 +108,9 @@ def _ingest(settings: Settings, sources: list[str] | None):
 
 
 def _print_report(report) -> None:
+    if not report.files:
+        console.print("Nothing new in the landing zone.")
+        return
     table = RichTable(
         "source",
         "files",
@@ -132,8 +135,6 @@ def _print_report(report) -> None:
     for outcome in report.files:
         if outcome.status == "rejected":
             console.print(f"[yellow]rejected[/] {outcome.file_path}: {outcome.reason}")
-    if not report.files:
-        console.print("Nothing new in the landing zone.")
     verdict = "[green]counts reconcile[/]" if report.reconciles else "[red]counts do NOT reconcile[/]"
     console.print(f"{verdict}: records in = accepted + quarantined for every file.")
     if report.rolled_back_runs:
