@@ -3,8 +3,9 @@
 :func:`parse_records` reads each record's JSON into one string column per contract field; :func:`type_and_check`
 casts them to the contract's types and collects, per row, the ``_errors`` that send it to quarantine (a required
 field missing or malformed, an unknown value of a required enum, a broken row rule, a framing error) and the
-``_problems`` that only null an optional field. :func:`flag_duplicates` adds duplicate-key errors. Nothing here
-creates a session or touches storage, so every function is tested on inline rows on Sail and on JVM Spark.
+``_problems`` that only null an optional field. :func:`find_repeats` and :func:`with_repeats` add duplicate-key
+errors (:func:`flag_duplicates` is both in one step). Nothing here creates a session or touches storage, so every
+function is tested on inline rows on Sail and on JVM Spark.
 """
 
 from __future__ import annotations
