@@ -1,17 +1,13 @@
-"""True persons for one chunk, and the messy ways their identifiers appear in the sources.
+"""True persons for one chunk: names, contact details, devices, households and their timeline.
 
-A ``Person`` holds the canonical facts (name, email, E.164 phone, devices, timeline, segment).
-The ``*_variant`` functions render those facts the way a given source would have captured them:
-different phone formats, email case/whitespace/gmail variants, names with or without diacritics,
-occasional typos. Identifiers that must be unique (phones, emails, refs, loyalty cards) come from
-seeded permutations of the global person index, so chunks never collide without shared state.
+A ``Person`` holds the canonical facts (name, email, E.164 phone, devices, segment, active period,
+churn date); how each source spells those facts lives in ``identifiers.py``. Households of 2-5
+persons share a family name and address, sometimes one e-mail address and a family tablet.
 """
 
 from __future__ import annotations
 
 import random
-import re
-import unicodedata
 from bisect import bisect
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,6 +16,7 @@ from itertools import accumulate
 from faker import Faker
 from faker.providers.person.vi_VN import Provider as ViPersonProvider
 
+from .identifiers import IdSpace, ascii_token
 from .reference import (
     COUNTRIES,
     EMAIL_DOMAINS,
@@ -34,8 +31,8 @@ from .reference import (
     WORK_DOMAINS,
     Reference,
 )
-from .rng import Permutation, derive_seed, uuid4
-from .timefmt import MS_DAY, MS_HOUR
+from .rng import derive_seed, uuid4
+from .timefmt import MS_DAY
 
 SEGMENTS = (("frequent", 0.12), ("regular", 0.33), ("one_off", 0.30), ("browser", 0.25))
 TEST_PERSON_ID = "P-TEST"
@@ -178,89 +175,11 @@ def make_pools(seed: int) -> Pools:
             "US": tuple((us.city(), us.postcode(), us.state_abbr()) for _ in range(200)),
             "GB": tuple((gb.city(), gb.postcode(), gb.county()) for _ in range(150)),
             "AU": tuple((au.city(), au.postcode(), au.state_abbr()) for _ in range(150)),
-            "SG": tuple(("Singapore", f"{us.random_int(10, 82):02d}{us.random_int(0, 9999):04d}", "") for _ in range(80)),
+            "SG": tuple(
+                ("Singapore", f"{us.random_int(10, 82):02d}{us.random_int(0, 9999):04d}", "") for _ in range(80)
+            ),
         },
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Unique identifiers from the global person index.
-
-
-class IdSpace:
-    """Seeded permutations used to mint collision-free phones, emails, refs and loyalty cards."""
-
-    def __init__(self, seed: int, customers: int) -> None:
-        self.customers = customers
-        self.phone = {
-            code: Permutation(len(c.mobile_prefixes) * 10**c.mobile_rest_digits, seed, "phone", code)
-            for code, c in COUNTRIES.items()
-        }
-        digits = max(5, len(str(customers)) + 1)
-        self.email_suffix = Permutation(10**digits, seed, "email")
-        self.ref = Permutation(2 * max(customers, 5), seed, "ref")
-        self.loyalty = Permutation(10**9, seed, "loyalty")
-
-    def phone_nsn(self, country: str, idx: int) -> str:
-        c = COUNTRIES[country]
-        slot = self.phone[country](idx)
-        prefix, rest = divmod(slot, 10**c.mobile_rest_digits)
-        if country == "US":
-            # NANP: exchange must start 2-9; 555 and N11 exchanges are fictional/service numbers
-            exchange, line = divmod(rest, 10_000)
-            exchange = 200 + exchange % 800
-            if exchange % 100 == 11 or exchange == 555:
-                exchange += 1
-            return f"{c.mobile_prefixes[prefix]}{exchange:03d}{line:04d}"
-        return f"{c.mobile_prefixes[prefix]}{rest:0{c.mobile_rest_digits}d}"
-
-    def customer_ref(self, idx: int, secondary: bool = False) -> str:
-        n = self.ref(idx + (self.customers if secondary else 0)) + 1
-        return f"C{n:06d}"
-
-    def loyalty_card(self, idx: int) -> str:
-        return f"LC{self.loyalty(idx):09d}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Names
-
-
-@lru_cache(maxsize=4096)
-def strip_diacritics(text: str) -> str:
-    """'Nguyễn Thị Đào' -> 'Nguyen Thi Dao' (đ is a separate letter, not a combining mark)."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-
-
-_NON_ALPHA = re.compile(r"[^a-z]")
-
-
-@lru_cache(maxsize=4096)
-def ascii_token(text: str) -> str:
-    return _NON_ALPHA.sub("", strip_diacritics(text).lower())
-
-
-def typo(text: str, rng: random.Random) -> str:
-    """One adjacent-character swap or one dropped character (as in hand-keyed CRM data)."""
-    if len(text) < 4:
-        return text
-    i = rng.randrange(1, len(text) - 1)
-    if rng.random() < 0.5 and text[i] != text[i + 1]:
-        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
-    return text[:i] + text[i + 1 :]
-
-
-def name_variant(p: Person, rng: random.Random, strip_p: float, typo_p: float = 0.0) -> tuple[str, str]:
-    first, last = p.first_name, p.last_name
-    if p.vn_name and rng.random() < strip_p:
-        first, last = strip_diacritics(first), strip_diacritics(last)
-    if typo_p and rng.random() < typo_p:
-        if rng.random() < 0.5:
-            first = typo(first, rng)
-        else:
-            last = typo(last, rng)
-    return first, last
 
 
 _VN_FAMILY_NAMES = tuple(n for n, _ in VN_FAMILY)
@@ -268,83 +187,6 @@ _VN_FAMILY_CUM = tuple(accumulate(w for _, w in VN_FAMILY))
 _VN_FEMALE = tuple(dict.fromkeys(ViPersonProvider.first_names_female + VN_GIVEN_FEMALE_EXTRA))
 _VN_MALE = tuple(dict.fromkeys(ViPersonProvider.first_names_male + VN_GIVEN_MALE_EXTRA))
 _VN_UNISEX = tuple(dict.fromkeys(ViPersonProvider.first_names_unisex))
-
-
-# ---------------------------------------------------------------------------------------------
-# Phones
-
-_PHONE_STYLES = ("e164", "intl", "national", "compact", "odd")
-
-
-def format_phone(cc: str, nsn: str, style: str, rng: random.Random) -> str:
-    """One number in one of several real-world spellings (the ingest must normalise them all)."""
-    if style == "e164":
-        return f"+{cc}{nsn}"
-    if cc == "84":  # nsn 9 digits, e.g. 912345678
-        if style == "intl":
-            return f"+84 {nsn[:3]} {nsn[3:6]} {nsn[6:]}"
-        if style == "national":
-            return f"0{nsn}"
-        if style == "compact":
-            return f"84{nsn}"
-        return rng.choice(
-            (f"(0{nsn[:2]}) {nsn[2:5]}-{nsn[5:]}", f"+84-{nsn[:2]}-{nsn[2:5]}-{nsn[5:]}",
-             f"0{nsn[:2]} {nsn[2:5]} {nsn[5:]}", f"0{nsn[:3]}.{nsn[3:6]}.{nsn[6:]}")
-        )
-    if cc == "1":  # 10 digits
-        a, b, c = nsn[:3], nsn[3:6], nsn[6:]
-        return {"intl": f"+1 {a}-{b}-{c}", "national": f"({a}) {b}-{c}", "compact": nsn}.get(
-            style, rng.choice((f"1-{a}-{b}-{c}", f"{a}.{b}.{c}"))
-        )
-    if cc == "44":  # 10 digits starting with 7
-        a, b = nsn[:4], nsn[4:]
-        return {"intl": f"+44 {a} {b}", "national": f"0{a} {b}", "compact": f"0{nsn}"}.get(
-            style, rng.choice((f"0044 {a} {b}", f"+44 (0){a} {b}"))
-        )
-    if cc == "65":  # 8 digits
-        a, b = nsn[:4], nsn[4:]
-        return {"intl": f"+65 {a} {b}", "national": f"{a} {b}", "compact": nsn}.get(style, f"(65) {a} {b}")
-    # AU, 9 digits starting with 4
-    a, b, c = nsn[:3], nsn[3:6], nsn[6:]
-    return {"intl": f"+61 {a} {b} {c}", "national": f"0{a} {b} {c}", "compact": f"0{nsn}"}.get(
-        style, f"+61 (0){a} {b} {c}"
-    )
-
-
-def phone_variant(p: Person, rng: random.Random, cum_weights: tuple[float, ...]) -> str | None:
-    """The person's phone as one source spells it; ``cum_weights`` follow _PHONE_STYLES."""
-    if p.phone_nsn is None or p.phone_cc is None:
-        return None
-    style = _PHONE_STYLES[bisect(cum_weights, rng.random() * cum_weights[-1])]
-    return format_phone(p.phone_cc, p.phone_nsn, style, rng)
-
-
-def phone_styles(e164: float, intl: float, national: float, compact: float, odd: float) -> tuple[float, ...]:
-    return tuple(accumulate((e164, intl, national, compact, odd)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Emails
-
-
-def email_variant(email: str | None, rng: random.Random, messy: float) -> str | None:
-    """Case / whitespace / gmail dot and +tag variants of the same mailbox, with probability ``messy``."""
-    if email is None or rng.random() >= messy:
-        return email
-    local, _, domain = email.partition("@")
-    r = rng.random()
-    if domain == "gmail.com" and r < 0.3:
-        if rng.random() < 0.5:
-            local = local.replace(".", "") if "." in local else local[:3] + "." + local[3:]
-        else:
-            local = f"{local}+{rng.choice(('shop', 'promo', 'orders', 'vn'))}"
-        return f"{local}@{domain}"
-    if r < 0.65:
-        titled = ".".join(part[:1].upper() + part[1:] for part in local.split("."))
-        return f"{titled}@{domain[:1].upper()}{domain[1:]}"
-    if r < 0.75:
-        return email.upper()
-    return rng.choice((f" {email} ", f"{email} ", f" {email}", f"{email}\t"))
 
 
 def _personal_email(rng: random.Random, p: Person, suffix: int) -> str:
@@ -393,8 +235,11 @@ def _user_agent(rng: random.Random, mobile: bool, vn: bool) -> str:
 
 # A fixed catalogue of browser user agents (building one per device was a noticeable share of the run).
 _UA_RNG = random.Random(20250101)
-_WEB_UAS = {(mobile, vn): tuple(_user_agent(_UA_RNG, mobile, vn) for _ in range(300))
-            for mobile in (True, False) for vn in (True, False)}
+_WEB_UAS = {
+    (mobile, vn): tuple(_user_agent(_UA_RNG, mobile, vn) for _ in range(300))
+    for mobile in (True, False)
+    for vn in (True, False)
+}
 _WEB_LIBS = tuple({"name": "analytics.js", "version": v} for v in ("4.1.0", "4.15.3", "next-1.70.0"))
 
 
@@ -409,8 +254,10 @@ def make_app_device(rng: random.Random, vn: bool, tablet: bool = False) -> Devic
     version = f"3.{rng.randint(2, 9)}.{rng.randint(0, 4)}"
     if rng.random() < 0.45:
         device_id = uuid4(rng).upper()  # identifierForVendor
-        ua = f"ShopApp/{version} (iPad; iPadOS 17.{rng.randint(0, 5)})" if tablet else (
-            f"ShopApp/{version} (iPhone; iOS 17.{rng.randint(0, 5)}; Scale/3.00)"
+        ua = (
+            f"ShopApp/{version} (iPad; iPadOS 17.{rng.randint(0, 5)})"
+            if tablet
+            else (f"ShopApp/{version} (iPhone; iOS 17.{rng.randint(0, 5)}; Scale/3.00)")
         )
         dtype, lib = ("tablet" if tablet else "ios"), {"name": "analytics-ios", "version": "4.1.8"}
     else:
@@ -504,8 +351,19 @@ def make_persons(
             idx = first_idx + i
             vn_name, gender, given, middle, fam = _name(rng, country, pools, family)
             family = family or fam  # household members share the family name
-            p = _make_person(rng, ids, ref, pools, idx, country, (vn_name, gender, given, middle, fam), start_ms,
-                             span, seg_names, seg_cum)
+            p = _make_person(
+                rng,
+                ids,
+                ref,
+                pools,
+                idx,
+                country,
+                (vn_name, gender, given, middle, fam),
+                start_ms,
+                span,
+                seg_names,
+                seg_cum,
+            )
             if address is not None:  # a household lives at one address
                 p.address = address
             members.append(p)
@@ -545,7 +403,7 @@ def _make_person(
     first_seen = start_ms if preexisting else start_ms + int(rng.random() ** 1.3 * 0.85 * span)
     end = start_ms + span
     churn_at = None
-    if segment in ("frequent", "regular") and rng.random() < 0.25:
+    if segment in ("frequent", "regular") and end - first_seen > 90 * MS_DAY and rng.random() < 0.25:
         churn_at = first_seen + int((0.25 + 0.45 * rng.random()) * (end - first_seen))
     has_account = preexisting or rng.random() < (0.5 if store > 0.5 else 0.85)
     lang = "vi" if vn and rng.random() < 0.85 else "en"
@@ -598,7 +456,9 @@ def _make_person(
         if has_account and rng.random() < 0.2:
             p.customer_ref2 = ids.customer_ref(idx, secondary=True)
     mobile_share = 0.7 if vn else 0.5
-    p.web_devices = [make_web_device(rng, mobile_share, vn) for _ in range(1 + (rng.random() < 0.4) + (rng.random() < 0.2))]
+    p.web_devices = [
+        make_web_device(rng, mobile_share, vn) for _ in range(1 + (rng.random() < 0.4) + (rng.random() < 0.2))
+    ]
     if has_app:
         p.app_device = make_app_device(rng, vn)
     p.address = _address(rng, country, pools)

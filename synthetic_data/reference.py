@@ -16,30 +16,24 @@ from .timefmt import MS_DAY, MS_HOUR, date_str
 class Country:
     code: str
     calling_code: str
-    faker_locale: str
     timezones: tuple[str, ...]
-    utc_offset_minutes: int  # used for store-local timestamps and activity hours
     mobile_prefixes: tuple[str, ...]  # national significant number prefixes
     mobile_rest_digits: int  # digits after the prefix
     names: tuple[str, ...]  # spellings of the country seen in CRM free text
 
 
+# fmt: off
 # Mobile ranges (3-digit national prefixes) that libphonenumber accepts as valid mobile numbers:
 # 03x, 056/058/059, 07x, 08x and 09x (089 only from 0896).
-_VN_MOBILE_PREFIXES = tuple(
-    f"{a}{b}"
-    for a in (32, 33, 34, 35, 36, 37, 38, 39, 56, 58, 59, 70, 76, 77, 78, 79, 81, 82, 83, 84, 85, 86, 88,
-              90, 91, 93, 94, 96, 97, 98)
-    for b in range(10)
-) + ("896", "897", "898", "899")
+_VN_MOBILE_HEADS = (32, 33, 34, 35, 36, 37, 38, 39, 56, 58, 59, 70, 76, 77, 78, 79, 81, 82, 83, 84, 85, 86,
+                    88, 90, 91, 93, 94, 96, 97, 98)
+_VN_MOBILE_PREFIXES = (*(f"{a}{b}" for a in _VN_MOBILE_HEADS for b in range(10)), "896", "897", "898", "899")
 
 COUNTRIES: dict[str, Country] = {
     "VN": Country(
         "VN",
         "84",
-        "vi_VN",
         ("Asia/Ho_Chi_Minh",),
-        420,
         _VN_MOBILE_PREFIXES,
         6,
         ("Vietnam", "Viet Nam", "Việt Nam"),
@@ -47,9 +41,7 @@ COUNTRIES: dict[str, Country] = {
     "US": Country(
         "US",
         "1",
-        "en_US",
         ("America/New_York", "America/Chicago", "America/Los_Angeles"),
-        -300,
         (
             "212", "213", "310", "312", "347", "415", "510", "617", "646", "702",
             "718", "773", "818", "917", "929", "206", "305", "404", "512", "713",
@@ -60,28 +52,28 @@ COUNTRIES: dict[str, Country] = {
     "GB": Country(
         "GB",
         "44",
-        "en_GB",
         ("Europe/London",),
-        0,
         tuple(f"7{n}" for n in (*range(40, 60), *range(71, 90))),
         7,
         ("United Kingdom", "UK"),
     ),
-    "SG": Country("SG", "65", "en_US", ("Asia/Singapore",), 480, tuple(str(n) for n in range(81, 99)), 6, ("Singapore",)),
+    "SG": Country(
+        "SG", "65", ("Asia/Singapore",), tuple(str(n) for n in range(81, 99)), 6, ("Singapore",),
+    ),
     "AU": Country(
         "AU",
         "61",
-        "en_AU",
         ("Australia/Sydney", "Australia/Melbourne"),
-        600,
         tuple(f"4{n:02d}" for n in (*range(0, 41), *range(54, 70))),
         6,
         ("Australia",),
     ),
 }
+# fmt: on
 FOREIGN_WEIGHTS = {"US": 0.4, "GB": 0.2, "SG": 0.2, "AU": 0.2}
 HOME_SHARE = 0.8
 
+# fmt: off
 # --- Vietnamese names: Faker's vi_VN lists are tiny (10 family names), so they are extended with
 # common names and weighted roughly like the real distribution (Nguyễn ~38%).
 VN_FAMILY = (
@@ -101,7 +93,8 @@ VN_GIVEN_MALE_EXTRA = (
 )
 VN_CITIES = (
     # (canonical, spellings seen in CRM, province/state, weight)
-    ("Hồ Chí Minh", ("Hồ Chí Minh", "TP. Hồ Chí Minh", "Ho Chi Minh City", "HCMC", "Sài Gòn"), "Hồ Chí Minh", 40),
+    ("Hồ Chí Minh", ("Hồ Chí Minh", "TP. Hồ Chí Minh", "Ho Chi Minh City", "HCMC", "Sài Gòn"), "Hồ Chí Minh",
+     40),
     ("Hà Nội", ("Hà Nội", "Ha Noi", "Hanoi", "TP. Hà Nội"), "Hà Nội", 30),
     ("Đà Nẵng", ("Đà Nẵng", "Da Nang"), "Đà Nẵng", 8),
     ("Hải Phòng", ("Hải Phòng", "Hai Phong"), "Hải Phòng", 6),
@@ -118,9 +111,10 @@ EMAIL_DOMAINS = {
            ("aol.com", 5)),
     "GB": (("gmail.com", 45), ("hotmail.co.uk", 15), ("outlook.com", 10), ("yahoo.co.uk", 10),
            ("btinternet.com", 10), ("icloud.com", 10)),
-    "SG": (("gmail.com", 60), ("yahoo.com.sg", 15), ("hotmail.com", 10), ("singnet.com.sg", 5), ("icloud.com", 10)),
-    "AU": (("gmail.com", 50), ("bigpond.com", 15), ("outlook.com", 10), ("hotmail.com", 10), ("icloud.com", 10),
-           ("optusnet.com.au", 5)),
+    "SG": (("gmail.com", 60), ("yahoo.com.sg", 15), ("hotmail.com", 10), ("singnet.com.sg", 5),
+           ("icloud.com", 10)),
+    "AU": (("gmail.com", 50), ("bigpond.com", 15), ("outlook.com", 10), ("hotmail.com", 10),
+           ("icloud.com", 10), ("optusnet.com.au", 5)),
 }
 WORK_DOMAINS = ("fpt.com.vn", "vng.com.vn", "viettel.com.vn", "acme-corp.com", "globex.io", "initech.co")
 
@@ -136,6 +130,8 @@ CATEGORIES = (
     ("books", "BOO", 50_000, 450_000, 4),
 )
 VND_PER_USD = 25_000
+
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -173,6 +169,7 @@ class Reference:
     daily_campaign_id: str
 
 
+# fmt: off
 VN_STORES = (
     ("HCM-01", "Hồ Chí Minh", "02838234567", 14), ("HCM-02", "Hồ Chí Minh", "02839305511", 10),
     ("HCM-03", "Hồ Chí Minh", "02862907788", 8), ("HCM-04", "Hồ Chí Minh", "02837401234", 6),
@@ -185,6 +182,7 @@ OTHER_STORES = (
     ("LON-01", "London", "2079460811", 8), ("SG-01", "Singapore", "62225511", 6),
     ("SYD-01", "Sydney", "292640033", 6),
 )
+# fmt: on
 # The store whose cashiers type the store's own number when a customer gives none.
 STORE_PHONE_REUSE_STORE = {"VN": "HCM-01"}
 

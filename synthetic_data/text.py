@@ -8,57 +8,103 @@ from __future__ import annotations
 
 import random
 
-TICKET_SUBJECTS = {
+Texts = dict[str, dict[str, tuple[str, ...]]]  # topic or tone -> language -> templates
+
+TICKET_SUBJECTS: Texts = {
     "where": {
-        "en": ("Where is my order {order}?", "Order {order} not delivered yet", "Delivery status for {order}"),
-        "vi": ("Đơn hàng {order} chưa được giao", "Khi nào nhận được đơn {order}?", "Kiểm tra tình trạng đơn {order}"),
+        "en": (
+            "Where is my order {order}?",
+            "Order {order} not delivered yet",
+            "Delivery status for {order}",
+        ),
+        "vi": (
+            "Đơn hàng {order} chưa được giao",
+            "Khi nào nhận được đơn {order}?",
+            "Kiểm tra tình trạng đơn {order}",
+        ),
     },
     "return": {
         "en": ("Return request for {order}", "Wrong item received in {order}", "Item damaged on arrival"),
-        "vi": ("Yêu cầu đổi trả đơn {order}", "Giao sai sản phẩm trong đơn {order}", "Sản phẩm bị hỏng khi nhận"),
+        "vi": (
+            "Yêu cầu đổi trả đơn {order}",
+            "Giao sai sản phẩm trong đơn {order}",
+            "Sản phẩm bị hỏng khi nhận",
+        ),
     },
     "refund": {
-        "en": ("Refund for order {order}", "Still waiting for my refund", "Cancelled order {order} not refunded"),
-        "vi": ("Hoàn tiền đơn hàng {order}", "Chưa nhận được tiền hoàn", "Đơn {order} đã hủy nhưng chưa hoàn tiền"),
+        "en": (
+            "Refund for order {order}",
+            "Still waiting for my refund",
+            "Cancelled order {order} not refunded",
+        ),
+        "vi": (
+            "Hoàn tiền đơn hàng {order}",
+            "Chưa nhận được tiền hoàn",
+            "Đơn {order} đã hủy nhưng chưa hoàn tiền",
+        ),
     },
     "general": {
-        "en": ("Cannot log in to my account", "Question about a promotion", "Change my delivery address",
-               "How do I use my loyalty points?"),
-        "vi": ("Không đăng nhập được tài khoản", "Hỏi về chương trình khuyến mãi", "Thay đổi địa chỉ giao hàng",
-               "Cách dùng điểm tích lũy?"),
+        "en": (
+            "Cannot log in to my account",
+            "Question about a promotion",
+            "Change my delivery address",
+            "How do I use my loyalty points?",
+        ),
+        "vi": (
+            "Không đăng nhập được tài khoản",
+            "Hỏi về chương trình khuyến mãi",
+            "Thay đổi địa chỉ giao hàng",
+            "Cách dùng điểm tích lũy?",
+        ),
     },
 }
 
 # neutral bodies follow the ticket topic; negative and angry ones fit any order problem
-NEUTRAL_BODIES = {
+NEUTRAL_BODIES: Texts = {
     "where": {
-        "en": ("Hi, could you tell me when order {order} will arrive? Thanks.",
-               "Hello, I would like to check the status of my order {order}."),
-        "vi": ("Chào shop, em muốn hỏi đơn hàng {order} khi nào được giao ạ? Cảm ơn.",
-               "Xin chào, cho mình hỏi tình trạng đơn {order} với."),
+        "en": (
+            "Hi, could you tell me when order {order} will arrive? Thanks.",
+            "Hello, I would like to check the status of my order {order}.",
+        ),
+        "vi": (
+            "Chào shop, em muốn hỏi đơn hàng {order} khi nào được giao ạ? Cảm ơn.",
+            "Xin chào, cho mình hỏi tình trạng đơn {order} với.",
+        ),
     },
     "return": {
-        "en": ("Hi, I would like to return an item from order {order}. How do I do that?",
-               "The item I received in {order} is not what I ordered. Can I exchange it?"),
-        "vi": ("Chào shop, mình muốn đổi trả một sản phẩm trong đơn {order}. Làm thế nào ạ?",
-               "Sản phẩm nhận được trong đơn {order} không đúng mẫu. Đổi giúp mình được không?"),
+        "en": (
+            "Hi, I would like to return an item from order {order}. How do I do that?",
+            "The item I received in {order} is not what I ordered. Can I exchange it?",
+        ),
+        "vi": (
+            "Chào shop, mình muốn đổi trả một sản phẩm trong đơn {order}. Làm thế nào ạ?",
+            "Sản phẩm nhận được trong đơn {order} không đúng mẫu. Đổi giúp mình được không?",
+        ),
     },
     "refund": {
-        "en": ("Hello, when will I receive the refund for order {order}?",
-               "I cancelled {order}. Please confirm the refund."),
-        "vi": ("Chào shop, khi nào mình nhận được tiền hoàn cho đơn {order}?",
-               "Mình đã hủy đơn {order}. Nhờ shop xác nhận hoàn tiền giúp."),
+        "en": (
+            "Hello, when will I receive the refund for order {order}?",
+            "I cancelled {order}. Please confirm the refund.",
+        ),
+        "vi": (
+            "Chào shop, khi nào mình nhận được tiền hoàn cho đơn {order}?",
+            "Mình đã hủy đơn {order}. Nhờ shop xác nhận hoàn tiền giúp.",
+        ),
     },
     "general": {
-        "en": ("Hi team, I cannot log in to my account. Thank you.",
-               "Does the current promotion apply to all products?",
-               "How can I use my loyalty points at checkout?"),
-        "vi": ("Shop ơi, mình không đăng nhập được tài khoản. Cảm ơn nhiều.",
-               "Chương trình khuyến mãi hiện tại áp dụng cho tất cả sản phẩm không ạ?",
-               "Làm sao để dùng điểm tích lũy khi thanh toán?"),
+        "en": (
+            "Hi team, I cannot log in to my account. Thank you.",
+            "Does the current promotion apply to all products?",
+            "How can I use my loyalty points at checkout?",
+        ),
+        "vi": (
+            "Shop ơi, mình không đăng nhập được tài khoản. Cảm ơn nhiều.",
+            "Chương trình khuyến mãi hiện tại áp dụng cho tất cả sản phẩm không ạ?",
+            "Làm sao để dùng điểm tích lũy khi thanh toán?",
+        ),
     },
 }
-TICKET_BODIES = {
+TICKET_BODIES: Texts = {
     "negative": {
         "en": (
             "Order {order} is {days} days late and nobody has updated me. Very disappointed.",
@@ -87,30 +133,56 @@ TICKET_BODIES = {
     },
 }
 
-COMMENTS = {
+COMMENTS: Texts = {
     "promoter": {
-        "en": ("Fast delivery, great quality!", "Love the app, very easy to use.", "Staff were super helpful.",
-               "Will definitely buy again", "Great prices and quick support"),
-        "vi": ("Giao hàng nhanh, sản phẩm tốt!", "Nhân viên nhiệt tình, dễ thương.", "Sẽ ủng hộ shop dài dài",
-               "Ứng dụng dễ dùng, giá tốt", "Hài lòng"),
+        "en": (
+            "Fast delivery, great quality!",
+            "Love the app, very easy to use.",
+            "Staff were super helpful.",
+            "Will definitely buy again",
+            "Great prices and quick support",
+        ),
+        "vi": (
+            "Giao hàng nhanh, sản phẩm tốt!",
+            "Nhân viên nhiệt tình, dễ thương.",
+            "Sẽ ủng hộ shop dài dài",
+            "Ứng dụng dễ dùng, giá tốt",
+            "Hài lòng",
+        ),
     },
     "passive": {
         "en": ("It was okay.", "Delivery could be faster.", "Average experience", "Fine, nothing special"),
         "vi": ("Tạm được.", "Giao hàng hơi chậm.", "Bình thường", "Cũng được, không có gì đặc biệt"),
     },
     "detractor": {
-        "en": ("Delivery was late and nobody answered my messages.", "Terrible experience, never again.",
-               "Support kept me waiting for ages.", "I had to contact you three times. Awful."),
-        "vi": ("Giao hàng quá chậm, rất thất vọng.", "Tệ, không bao giờ mua lại.",
-               "Chờ hỗ trợ quá lâu.", "Phải liên hệ ba lần mới được giải quyết. Quá tệ."),
+        "en": (
+            "Delivery was late and nobody answered my messages.",
+            "Terrible experience, never again.",
+            "Support kept me waiting for ages.",
+            "I had to contact you three times. Awful.",
+        ),
+        "vi": (
+            "Giao hàng quá chậm, rất thất vọng.",
+            "Tệ, không bao giờ mua lại.",
+            "Chờ hỗ trợ quá lâu.",
+            "Phải liên hệ ba lần mới được giải quyết. Quá tệ.",
+        ),
     },
 }
-MIXED_COMMENTS = {
+MIXED_COMMENTS: dict[str, tuple[str, ...]] = {
     "promoter": ("Sản phẩm good, will buy again 👍", "Shop rất ok, ship fast", "Nhân viên friendly, giá tốt"),
-    "passive": ("Giao hàng fast, nhưng packaging bị rách", "Shop ok nhưng ship hơi chậm", "App hơi lag nhưng ok"),
-    "detractor": ("Ship quá chậm, so disappointed", "Support không reply, very bad", "Hàng lỗi, refund chậm 😡"),
+    "passive": (
+        "Giao hàng fast, nhưng packaging bị rách",
+        "Shop ok nhưng ship hơi chậm",
+        "App hơi lag nhưng ok",
+    ),
+    "detractor": (
+        "Ship quá chậm, so disappointed",
+        "Support không reply, very bad",
+        "Hàng lỗi, refund chậm 😡",
+    ),
 }
-EMOJI_COMMENTS = {
+EMOJI_COMMENTS: dict[str, tuple[str, ...]] = {
     "promoter": ("👍", "❤️", "😊👍", "🔥🔥", "⭐⭐⭐⭐⭐"),
     "passive": ("😐", "🙂", "👌"),
     "detractor": ("😡😡😡", "👎", "🙄", "💩"),

@@ -39,7 +39,7 @@ _MIN = tuple(f"{m:02d}:" for m in range(60))
 _SEC_MS = tuple(f"{s:02d}.{m:03d}" for s in range(60) for m in range(1000))
 _HOURS: dict[int, str] = {}
 _MINUTES: dict[int, str] = {}
-_MINUTES_MAX = 1 << 18  # ~6 months of minutes; cleared when full to bound memory
+_MINUTES_MAX = 1 << 16  # ~45 days of minutes (~8 MB); cleared when full to bound memory
 
 
 def _minute_prefix(minute: int) -> str:
