@@ -9,8 +9,8 @@ and the README's tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from enum import StrEnum
+from typing import Any
 
 
 class FieldType(StrEnum):

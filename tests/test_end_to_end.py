@@ -40,7 +40,9 @@ def test_dagster_ingest_job_on_generated_data(generated, tmp_path):
     assert result.success
     checks = result.get_asset_check_evaluations()
     blocking_failures = [
-        (c.asset_key.path[-1], c.check_name) for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR
+        (c.asset_key.path[-1], c.check_name)
+        for c in checks
+        if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR
     ]
     assert blocking_failures == []
     for source in SOURCES:
