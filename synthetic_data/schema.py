@@ -1,19 +1,32 @@
-"""The landing-zone contract: source folders, file extensions and field names, in output order.
+"""What the generator writes per source (folder, file extension) and the value sets it draws from.
 
-These names are what the ingest reads; change them only together with the ingest contract.
+Field names and record ids come from the landing contract in ``ingest/contracts.py``: the one definition.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.contracts import get_source
+
 
 @dataclass(frozen=True)
 class SourceSpec:
+    """How the generator writes one source. Its fields and record id are the landing contract's
+    (``ingest/contracts.py``), so generated files and the ingest can never disagree about column names."""
+
     name: str  # folder under out_dir, also the `source` value in the ground truth
     ext: str  # part-00000.<ext>
-    id_field: str  # the record id written to record_truth.csv.gz
-    fields: tuple[str, ...]  # CSV header / JSONL key order (events vary by message type)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """CSV header / JSONL key order (events carry only the keys of their message type)."""
+        return tuple(f.name for f in get_source(self.name).fields if not f.json_path)
+
+    @property
+    def id_field(self) -> str:
+        """The record id written to record_truth.csv.gz."""
+        return get_source(self.name).record_id
 
     @property
     def is_csv(self) -> bool:
@@ -44,141 +57,14 @@ CONSENT_SOURCES = ("web_form", "app", "store", "crm", "preference_center")
 MESSAGE_CHANNELS = ("email", "sms", "push")
 MESSAGE_PURPOSES = ("marketing", "transactional")
 
-EVENTS = SourceSpec(
-    "events",
-    "jsonl.gz",
-    "messageId",
-    (
-        "type",
-        "messageId",
-        "anonymousId",
-        "userId",
-        "event",
-        "name",
-        "properties",
-        "traits",
-        "previousId",
-        "groupId",
-        "context",
-        "timestamp",
-        "sentAt",
-        "receivedAt",
-    ),
-)
-CRM_CONTACTS = SourceSpec(
-    "crm_contacts",
-    "csv",
-    "contact_id",
-    (
-        "contact_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "date_of_birth",
-        "gender",
-        "address_line1",
-        "address_line2",
-        "city",
-        "postcode",
-        "state",
-        "country",
-        "created_at",
-        "updated_at",
-    ),
-)
-ORDERS = SourceSpec(
-    "orders",
-    "jsonl",
-    "order_id",
-    (
-        "order_id",
-        "customer_ref",
-        "email",
-        "phone",
-        "channel",
-        "store_id",
-        "ordered_at",
-        "status",
-        "currency",
-        "total_amount",
-        "promised_delivery_at",
-        "delivered_at",
-        "returned_store_id",
-        "lines",
-    ),
-)
-POS_TRANSACTIONS = SourceSpec(
-    "pos_transactions",
-    "csv",
-    "transaction_id",
-    ("transaction_id", "store_id", "loyalty_card_id", "phone", "occurred_at", "amount", "currency", "items"),
-)
-SUPPORT_TICKETS = SourceSpec(
-    "support_tickets",
-    "jsonl",
-    "ticket_id",
-    (
-        "ticket_id",
-        "customer_ref",
-        "email",
-        "phone",
-        "channel",
-        "opened_at",
-        "first_response_at",
-        "resolved_at",
-        "contact_count",
-        "escalated_to_human",
-        "subject",
-        "body",
-        "language",
-        "order_id",
-    ),
-)
-SURVEY_RESPONSES = SourceSpec(
-    "survey_responses",
-    "csv",
-    "response_id",
-    (
-        "response_id",
-        "survey_type",
-        "score",
-        "comment",
-        "customer_ref",
-        "email",
-        "phone",
-        "touchpoint",
-        "channel",
-        "store_id",
-        "responded_at",
-        "language",
-        "order_id",
-        "ticket_id",
-    ),
-)
-CONSENT_EVENTS = SourceSpec(
-    "consent_events",
-    "jsonl",
-    "consent_id",
-    (
-        "consent_id",
-        "customer_ref",
-        "email",
-        "phone",
-        "purpose",
-        "channel",
-        "status",
-        "source",
-        "policy_version",
-        "occurred_at",
-    ),
-)
-MESSAGES_SENT = SourceSpec(
-    "messages_sent",
-    "csv",
-    "message_id",
-    ("message_id", "campaign_id", "channel", "recipient", "sent_at", "purpose"),
-)
+EVENTS = SourceSpec("events", "jsonl.gz")
+CRM_CONTACTS = SourceSpec("crm_contacts", "csv")
+ORDERS = SourceSpec("orders", "jsonl")
+POS_TRANSACTIONS = SourceSpec("pos_transactions", "csv")
+SUPPORT_TICKETS = SourceSpec("support_tickets", "jsonl")
+SURVEY_RESPONSES = SourceSpec("survey_responses", "csv")
+CONSENT_EVENTS = SourceSpec("consent_events", "jsonl")
+MESSAGES_SENT = SourceSpec("messages_sent", "csv")
 
 # Output order of sources within each chunk (also the order of rows in record_truth.csv.gz).
 SOURCES: tuple[SourceSpec, ...] = (
