@@ -88,7 +88,7 @@ def generate(
 
 def _ingest(settings: Settings, sources: list[str] | None):
     from cdp.spark import get_spark
-    from ingest.job import run_ingest
+    from ingest.job import IngestAlreadyRunning, run_ingest
 
     spark = get_spark(settings)
     with _progress() as progress:
@@ -97,14 +97,18 @@ def _ingest(settings: Settings, sources: list[str] | None):
         def step(source: str, done: int, total: int) -> None:
             progress.update(task, total=total, completed=done, description=f"ingesting {source}")
 
-        return run_ingest(
-            spark,
-            Lake(settings.lake_root),
-            settings.landing_root,
-            sources=sources,
-            max_record_bytes=settings.max_record_bytes,
-            progress=step,
-        )
+        try:
+            return run_ingest(
+                spark,
+                Lake(settings.lake_root),
+                settings.landing_root,
+                sources=sources,
+                max_record_bytes=settings.max_record_bytes,
+                progress=step,
+            )
+        except IngestAlreadyRunning as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from None
 
 
 def _print_report(report) -> None:
