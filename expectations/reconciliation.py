@@ -16,10 +16,12 @@ from pyspark.sql import functions as F
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
+from cdp.settings import Settings
 from cdp.tables import read_table
 from ingest.job import LOG_SCHEMA, REJECTED
 
-DEFAULT_MAX_QUARANTINE_RATE = 0.01  # above 1% of a run's records quarantined, someone should look at the producer
+# The declared default of CDP_MAX_QUARANTINE_RATE (the field's default, not the environment: no config at import).
+DEFAULT_MAX_QUARANTINE_RATE: float = Settings.model_fields["max_quarantine_rate"].default
 _KEY = ("run_id", "file_path", "checksum")  # one ingest-log row: a file's content, handled by one run
 _MAX_REPORTED = 20  # mismatching files listed in full; the total is always counted
 
