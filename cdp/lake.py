@@ -43,6 +43,14 @@ def quarantine(source: str) -> Table:
 INGEST_LOG = Table(Layer.AUDIT, "ingest_log")  # one row per landing file handled
 INGEST_RUNS = Table(Layer.AUDIT, "ingest_runs")  # one row per ingest run start and end (crash recovery)
 
+# Identity resolution (spark_jobs/): the graph in silver, the answer in gold, the runs in audit.
+IDENTITY_IDENTIFIERS = Table(Layer.SILVER, "identity_identifiers")  # record x identifier, normalised, with status
+IDENTITY_MATCH_PAIRS = Table(Layer.SILVER, "identity_match_pairs")  # scored probabilistic pairs with evidence
+CUSTOMER_ID_REGISTRY = Table(Layer.SILVER, "customer_id_registry")  # every customer_id ever minted
+IDENTITY_MAP = Table(Layer.GOLD, "identity_map")  # source record -> customer_id
+IDENTITY_MERGE_HISTORY = Table(Layer.GOLD, "identity_merge_history")  # merges and splits of customer ids
+IDENTITY_RUNS = Table(Layer.AUDIT, "identity_runs")  # per run: rules version, counts, cluster sizes, timings
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -60,6 +68,10 @@ class Lake:
     def staging_dir(self, run_id: str) -> Path:
         """Scratch space for one run's checkpoints (Sail's cache() is a no-op); deleted when the run ends."""
         return self.root / "_staging" / run_id
+
+    def model_path(self, name: str) -> Path:
+        """A trained model saved as JSON beside the data it was trained on (e.g. ``identity_fs``)."""
+        return self.root / "_models" / f"{name}.json"
 
     def lock_path(self, name: str) -> Path:
         """A lock file that serialises one kind of writer on this lake (e.g. ``ingest``)."""

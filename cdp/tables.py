@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from pyspark.sql import DataFrame, SparkSession
 
 from cdp.lake import Lake, Table
@@ -19,3 +22,17 @@ def append(df: DataFrame, lake: Lake, table: Table) -> None:
 def delete_where(spark: SparkSession, lake: Lake, table: Table, condition: str) -> None:
     if lake.exists(table):
         spark.sql(f"DELETE FROM delta.`{lake.uri(table)}` WHERE {condition}")
+
+
+def checkpointer(
+    spark: SparkSession, directory: Path, file_format: str = "delta"
+) -> Callable[[DataFrame, str], DataFrame]:
+    """A checkpoint function for iterative jobs: write the frame under ``directory/name`` and read it back, which
+    cuts the lineage (Sail's ``cache()`` is a no-op and a growing plan is recomputed every round)."""
+
+    def checkpoint(df: DataFrame, name: str) -> DataFrame:
+        path = str(directory / name)
+        df.write.format(file_format).mode("overwrite").save(path)
+        return spark.read.format(file_format).load(path)
+
+    return checkpoint

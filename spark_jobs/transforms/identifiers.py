@@ -1,0 +1,183 @@
+"""Identifiers and person attributes out of bronze rows, normalised, with the reason any of them is not used.
+
+Pure ``DataFrame -> DataFrame`` functions: the job reads bronze and passes the frames in.
+
+The central frame is the *incidence* of records and identifiers, one row per (record, identifier):
+``record_key, source, source_record_id, observed_at, id_type, raw_value, value, node, drop_reason``. ``node`` is
+a 64-bit hash of (type, normalised value): the graph vertex. A row with a ``drop_reason`` (invalid, blocked,
+shared) stays in the frame so it can be counted and explained, but never stitches.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_jobs.normalise import fold_text, normalise_email, normalise_phone, normalise_postcode, normalise_token
+from spark_jobs.rules import PERSON_ATTRIBUTES, DegreeGuard, IdentityRules, Normalisation, SourceRules
+
+INCIDENCE_COLUMNS = (
+    "record_key",
+    "source",
+    "source_record_id",
+    "observed_at",
+    "id_type",
+    "raw_value",
+    "region_hint",
+)
+
+
+def record_key(source: str, record_id_column: str):
+    return F.concat(F.lit(f"{source}:"), F.col(record_id_column).cast("string"))
+
+
+def extract_identifiers(source: str, bronze: DataFrame, rules: SourceRules) -> DataFrame:
+    """One row per non-empty identifier a bronze row carries (a row may carry several of one type)."""
+    hint = F.expr(rules.phone_region).cast("string") if rules.phone_region else F.lit(None).cast("string")
+    parts = []
+    for id_type, expressions in rules.identifiers.items():
+        for expression in expressions:
+            parts.append(
+                bronze.select(
+                    record_key(source, rules.record_id).alias("record_key"),
+                    F.lit(source).alias("source"),
+                    F.col(rules.record_id).cast("string").alias("source_record_id"),
+                    F.col(rules.observed_at).cast("timestamp").alias("observed_at"),
+                    F.lit(id_type).alias("id_type"),
+                    F.expr(expression).cast("string").alias("raw_value"),
+                    (hint if id_type == "phone" else F.lit(None).cast("string")).alias("region_hint"),
+                )
+            )
+    return (
+        reduce(DataFrame.unionByName, parts)
+        .where(F.trim("raw_value") != "")
+        .dropDuplicates(["record_key", "id_type", "raw_value"])
+    )
+
+
+def extract_attributes(source: str, bronze: DataFrame, rules: SourceRules) -> DataFrame | None:
+    """Person attributes (raw) of a source that has any, one row per record; None for sources without names."""
+    if not rules.attributes:
+        return None
+    columns = [
+        (F.expr(rules.attributes[a]).cast("string") if a in rules.attributes else F.lit(None).cast("string")).alias(a)
+        for a in PERSON_ATTRIBUTES
+    ]
+    return bronze.select(
+        record_key(source, rules.record_id).alias("record_key"),
+        F.col(rules.observed_at).cast("timestamp").alias("observed_at"),
+        *columns,
+    )
+
+
+def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_region: str) -> DataFrame:
+    """Add ``value`` (normalised), ``node`` and ``drop_reason`` (why the identifier is not usable: invalid,
+    blocked). Normalisation runs once per distinct (type, raw value, region hint), not once per record."""
+    normalisers = {t: spec.normaliser for t, spec in rules.identifier_types.items()}
+    keyed = incidence.withColumn("_hint", F.coalesce("region_hint", F.lit("")))  # null never equals null in a join
+    udf = _normalise_udf(normalisers, rules.normalisation, default_region)
+    normalised = (
+        keyed.select("id_type", "raw_value", "_hint")
+        .distinct()
+        .withColumn("_n", udf("id_type", "raw_value", "_hint"))
+        .select("id_type", "raw_value", "_hint", F.col("_n.value").alias("value"), F.col("_n.reason").alias("_reason"))
+        .withColumn(
+            "drop_reason",
+            F.when(F.col("_reason").isNotNull(), F.col("_reason"))
+            .when(_blocked_condition(rules.blocked_values), F.lit("blocked value"))
+            .otherwise(F.lit(None).cast("string")),
+        )
+        .withColumn("value", F.when(F.col("_reason").isNull(), F.col("value")))
+        .drop("_reason")
+    )
+    return keyed.join(normalised, ["id_type", "raw_value", "_hint"], "left").select(
+        *INCIDENCE_COLUMNS,
+        "value",
+        F.when(F.col("value").isNotNull(), F.xxhash64("id_type", "value")).alias("node"),
+        "drop_reason",
+    )
+
+
+def _normalise_udf(normalisers: dict[str, str], rules: Normalisation, default_region: str):
+    def normalise_one(id_type: str, raw: str, hint: str) -> tuple[str | None, str | None]:
+        kind = normalisers[id_type]
+        if kind == "email":
+            return normalise_email(raw, rules)
+        if kind == "phone":
+            return normalise_phone(raw, hint or None, default_region, rules)
+        return normalise_token(raw, upper=kind == "token_upper")
+
+    @F.pandas_udf("value string, reason string")  # type: ignore[call-overload]
+    def normalise(id_type: pd.Series, raw: pd.Series, hint: pd.Series) -> pd.DataFrame:
+        out = [normalise_one(t, r, h) for t, r, h in zip(id_type, raw, hint, strict=True)]
+        return pd.DataFrame(out, columns=["value", "reason"])
+
+    return normalise
+
+
+def _blocked_condition(blocked: dict[str, tuple[str, ...]]):
+    condition = F.lit(False)
+    for id_type, patterns in blocked.items():
+        for pattern in patterns:
+            condition = condition | ((F.col("id_type") == id_type) & F.col("value").rlike(pattern))
+    return F.coalesce(condition, F.lit(False))
+
+
+def guard_shared_identifiers(incidence: DataFrame, guard: DegreeGuard) -> DataFrame:
+    """Mark usable identifiers carried by too many records, or next to too many distinct other identifiers, as
+    shared (a store's phone typed for walk-in customers, a QA account, a family tablet used by many)."""
+    usable = incidence.where(F.col("drop_reason").isNull()).select("record_key", "node")
+    records = usable.groupBy("node").agg(F.countDistinct("record_key").alias("_records"))
+    pairs = usable.alias("a").join(usable.alias("b"), "record_key").where(F.col("a.node") != F.col("b.node"))
+    linked = pairs.groupBy(F.col("a.node").alias("node")).agg(F.countDistinct("b.node").alias("_linked"))
+    degree = records.join(linked, "node", "left").where(
+        (F.col("_records") > guard.max_records) | (F.coalesce("_linked", F.lit(0)) > guard.max_linked_identifiers)
+    )
+    reason = F.concat(
+        F.lit("shared identifier: "),
+        F.col("_records").cast("string"),
+        F.lit(" records, "),
+        F.coalesce("_linked", F.lit(0)).cast("string"),
+        F.lit(f" linked identifiers (limits {guard.max_records}, {guard.max_linked_identifiers})"),
+    )
+    flagged = degree.select("node", reason.alias("_shared"))
+    return (
+        incidence.join(flagged, "node", "left")
+        .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
+        .drop("_shared")
+    )
+
+
+def normalise_attributes(attributes: DataFrame) -> DataFrame:
+    """Fold names, city and address ('Nguyễn Thị Đào' -> 'nguyen thi dao'), clean postcodes, parse birth dates."""
+
+    @F.pandas_udf("string")  # type: ignore[call-overload]
+    def fold(text: pd.Series) -> pd.Series:
+        return text.map(fold_text, na_action="ignore")
+
+    @F.pandas_udf("string")  # type: ignore[call-overload]
+    def postcode(text: pd.Series) -> pd.Series:
+        return text.map(normalise_postcode, na_action="ignore")
+
+    return attributes.select(
+        "record_key",
+        "observed_at",
+        *[fold(a).alias(a) for a in ("first_name", "last_name", "address", "city")],
+        F.col("date_of_birth").try_cast("date").alias("date_of_birth"),
+        postcode("postcode").alias("postcode"),
+    )
+
+
+def best_identifiers(incidence: DataFrame, priorities: dict[str, int]) -> DataFrame:
+    """Each record's strongest usable identifier: (record_key, node, id_type)."""
+    rank = F.create_map(*[x for t, p in priorities.items() for x in (F.lit(t), F.lit(p))])
+    usable = incidence.where(F.col("drop_reason").isNull()).withColumn("_rank", rank[F.col("id_type")])
+    window = Window.partitionBy("record_key").orderBy("_rank", "node")
+    return (
+        usable.withColumn("_n", F.row_number().over(window))
+        .where(F.col("_n") == 1)
+        .select("record_key", "node", "id_type")
+    )
