@@ -167,13 +167,168 @@ def ingest(
 
 @app.command()
 def run(landing: LandingOption = None, lake: LakeOption = None) -> None:
-    """Run the whole pipeline that exists so far: ingest, then the bronze quality checks."""
+    """Run the whole pipeline that exists so far: ingest, the bronze quality checks, identity resolution."""
     settings = _settings(landing, lake)
     report = _ingest(settings, None)
     _print_report(report)
     failed = _check_bronze(settings)
     if failed or not report.reconciles:
         raise typer.Exit(1)
+    _resolve(settings, None, retrain=False)
+
+
+RulesOption = Annotated[
+    Path | None, typer.Option("--rules", help="Identity rules YAML [default: spark_jobs/identity_rules.yaml]")
+]
+
+
+def _resolve(settings: Settings, rules_path: Path | None, *, retrain: bool) -> None:
+    from cdp.spark import get_spark
+    from spark_jobs.jobs.resolve import resolve_identities
+    from spark_jobs.rules import load_rules
+
+    try:
+        rules = load_rules(rules_path)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rules") from None
+    spark = get_spark(settings)
+    with _progress() as progress:
+        task = progress.add_task("resolving identities", total=None)
+        report = resolve_identities(
+            spark,
+            Lake(settings.lake_root),
+            rules,
+            default_region=settings.default_phone_region,
+            retrain=retrain,
+            progress=lambda step: progress.update(task, description=step),
+        )
+        progress.update(task, description="identity resolution done", total=1, completed=1)
+    table = RichTable("measure", "value", title=f"Identity run {report.run_id} (rules {report.rules_tag})")
+    for label, value in (
+        ("records with an identifier", f"{report.records:,}"),
+        ("records resolved to a customer", f"{report.resolved_records:,}"),
+        ("customers", f"{report.customers:,}"),
+        ("largest customer (records)", f"{report.largest_customer:,}"),
+        ("records in multi-record customers", f"{report.matched_share:.1%}"),
+        ("probabilistic candidate pairs", f"{report.candidate_pairs:,}"),
+        ("probabilistic links refused (limits)", f"{report.refused_links:,}"),
+        ("merges / splits of earlier ids", f"{report.merges:,} / {report.splits:,}"),
+        ("new customer ids", f"{report.new_customers:,}"),
+        ("model", "trained this run" if report.model_trained else "re-used"),
+    ):
+        table.add_row(label, value)
+    for reason, count in sorted(report.dropped_identifiers.items()):
+        table.add_row(f"identifiers not used: {reason}", f"{count:,}")
+    console.print(table)
+
+
+@app.command()
+def resolve(
+    lake: LakeOption = None,
+    rules: RulesOption = None,
+    retrain: Annotated[bool, typer.Option(help="Retrain the probabilistic model instead of re-using it.")] = False,
+) -> None:
+    """Resolve identities: one customer_id per person across every bronze source (writes gold.identity_map)."""
+    _resolve(_settings(lake=lake), rules, retrain=retrain)
+
+
+identity_app = typer.Typer(help="Inspect and score identity resolution.", no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("explain")
+def identity_explain(
+    customer_id: Annotated[str | None, typer.Option("--customer-id", help="The customer to explain.")] = None,
+    email: Annotated[str | None, typer.Option(help="Find the customer by email.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Find the customer by phone.")] = None,
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show identifier values unmasked.")] = False,
+    lake: LakeOption = None,
+    rules: RulesOption = None,
+) -> None:
+    """Every source record in a customer's profile and, for each link, the rule or the match weights."""
+    from spark_jobs.jobs.explain import CustomerNotFound, explain_customer, find_customer
+    from spark_jobs.rules import load_rules
+
+    settings = _settings(lake=lake)
+    the_lake = Lake(settings.lake_root)
+    try:
+        if customer_id is None:
+            customer_id = find_customer(
+                the_lake, load_rules(rules), settings.default_phone_region, email=email, phone=phone
+            )
+        found = explain_customer(the_lake, customer_id, show_pii=show_pii)
+    except (CustomerNotFound, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"[bold]{found.customer_id}[/]: {len(found.records)} source records")
+    records = RichTable("source", "record", "matched by", "probability", "observed at", title="Records")
+    for r in found.records:
+        records.add_row(
+            r["source"], r["source_record_id"], r["matched_by"], f"{r['match_probability']:.4f}", str(r["observed_at"])
+        )
+    console.print(records)
+    links = RichTable("identifier", "value", "records", "sources", title="Links: identifiers shared by its records")
+    for s in found.shared_identifiers:
+        links.add_row(s["id_type"], s["value"], str(s["records"]), ", ".join(s["sources"]))
+    console.print(links)
+    if found.probabilistic_links:
+        pairs = RichTable("records", "probability", "weight", "evidence", title="Links: probabilistic matches")
+        for p in found.probabilistic_links:
+            pairs.add_row(
+                f"{p['left_key']} ~ {p['right_key']}",
+                f"{p['match_probability']:.4f}",
+                f"{p['match_weight']:.1f}",
+                p["evidence"],
+            )
+        console.print(pairs)
+    if found.unused_identifiers:
+        unused = RichTable("identifier", "value", "records", "why not used", title="Identifiers not used to link")
+        for u in found.unused_identifiers:
+            unused.add_row(u["id_type"], u["value"], str(u["records"]), u["drop_reason"])
+        console.print(unused)
+    for h in found.history:
+        console.print(
+            f"{h['occurred_at']:%Y-%m-%d %H:%M} {h['event']}: {h['customer_id']} and "
+            f"{', '.join(h['other_customer_ids'])} ({h['records']} records, rules {h['rule_version']})"
+        )
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    truth: Annotated[Path, typer.Option(help="CSV: source, source_record_id, person_id|entity_id (.gz allowed).")],
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these sources.")] = None,
+    lake: LakeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Pairwise precision, recall, F1 and B-cubed of gold.identity_map against a ground-truth file."""
+    from dataclasses import asdict
+
+    from cdp.spark import get_spark
+    from spark_jobs.jobs.evaluate import evaluate_identity_map
+
+    settings = _settings(lake=lake)
+    try:
+        results = evaluate_identity_map(get_spark(settings), Lake(settings.lake_root), truth.resolve(), source)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({scope: asdict(a) for scope, a in results.items()}, indent=2))
+        return
+    table = RichTable("measure", *results, title="Identity accuracy against the truth file")
+    for label, attribute, fmt in (
+        ("records", "records", "{:,}"),
+        ("true entities", "true_entities", "{:,}"),
+        ("predicted customers", "predicted_customers", "{:,}"),
+        ("pairwise precision", "pairwise_precision", "{:.4f}"),
+        ("pairwise recall", "pairwise_recall", "{:.4f}"),
+        ("pairwise F1", "pairwise_f1", "{:.4f}"),
+        ("B-cubed precision", "bcubed_precision", "{:.4f}"),
+        ("B-cubed recall", "bcubed_recall", "{:.4f}"),
+        ("B-cubed F1", "bcubed_f1", "{:.4f}"),
+    ):
+        table.add_row(label, *[fmt.format(getattr(a, attribute)) for a in results.values()])
+    console.print(table)
 
 
 def _check_bronze(settings: Settings) -> list[str]:

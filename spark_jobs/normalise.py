@@ -34,11 +34,12 @@ def fold_text(text: str | None) -> str | None:
     return text or None
 
 
-def normalise_token(raw: str, upper: bool = False) -> Normalised:
+def normalise_token(raw: str, case: str = "keep") -> Normalised:
+    """An opaque id: NFKC and trimmed; ``case`` is keep, upper or lower (for ids whose case carries no meaning)."""
     value = unicodedata.normalize("NFKC", raw).strip()
     if not value:
         return None, "empty"
-    return (value.upper() if upper else value.casefold()), None
+    return {"upper": value.upper(), "lower": value.lower()}.get(case, value), None
 
 
 def normalise_email(raw: str, rules: Normalisation) -> Normalised:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("identity_rules.yaml")
-Normaliser = Literal["token", "token_upper", "email", "phone"]
+Normaliser = Literal["token", "token_upper", "token_lower", "email", "phone"]
 _NOT_PORTABLE = re.compile(r"\\[1-9]|\(\?[=!<]")
 PERSON_ATTRIBUTES = ("first_name", "last_name", "date_of_birth", "address", "city", "postcode")
 
@@ -96,6 +96,8 @@ class Comparison(_Strict):
 
 class Probabilistic(_Strict):
     blocking_rules: tuple[tuple[str, ...], ...]
+    training_blocking_rules: tuple[tuple[str, ...], ...]
+    training_max_pairs: int = Field(ge=1000)
     comparisons: dict[str, Comparison]
     prior_match_probability: float = Field(gt=0, lt=1)
     em_max_iterations: int = Field(ge=1)
@@ -105,7 +107,8 @@ class Probabilistic(_Strict):
 
     @model_validator(mode="after")
     def _known_fields(self) -> Probabilistic:
-        fields = set(self.comparisons) | {f for rule in self.blocking_rules for f in rule}
+        rules = self.blocking_rules + self.training_blocking_rules
+        fields = set(self.comparisons) | {f for rule in rules for f in rule}
         unknown = fields - set(PERSON_ATTRIBUTES)
         if unknown:
             raise ValueError(f"probabilistic rules name unknown attributes {sorted(unknown)}")

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -24,7 +23,7 @@ from pyspark.sql import functions as F
 
 from cdp import lake as tables
 from cdp.lake import Lake
-from cdp.tables import checkpointer, read_table
+from cdp.tables import checkpointer
 from spark_jobs.rules import IdentityRules
 from spark_jobs.transforms import matching
 from spark_jobs.transforms.identifiers import (
@@ -90,12 +89,18 @@ def resolve_identities(
     default_region: str,
     retrain: bool = False,
     progress: Progress | None = None,
+    file_format: str = "delta",
 ) -> ResolveReport:
+    """Resolve every record of the bronze tables to a customer and write the identity tables.
+
+    ``file_format="parquet"`` runs the same job on plain Parquet tables at the same paths: for engines without the
+    Delta jars (JVM Spark local mode here), used by the engine benchmark only."""
     started = datetime.now(UTC)
     run_id = f"identity-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     report = ResolveReport(run_id=run_id, rules_tag=rules.tag, started_at=started)
     staging = lake.staging_dir(run_id)
-    checkpoint = checkpointer(spark, staging)
+    checkpoint = checkpointer(spark, staging, file_format)
+    io = _TableIO(spark, lake, file_format)
     say = progress or (lambda _message: None)
     clock = time.perf_counter()
 
@@ -108,8 +113,8 @@ def resolve_identities(
     try:
         # 1. Identifiers and attributes from every bronze source that exists.
         say("extracting identifiers")
-        present = {s: r for s, r in rules.sources.items() if lake.exists(tables.bronze(s))}
-        bronze = {s: read_table(spark, lake, tables.bronze(s)) for s in present}
+        present = {s: r for s, r in rules.sources.items() if io.exists(tables.bronze(s))}
+        bronze = {s: io.read(tables.bronze(s)) for s in present}
         incidence = reduce(DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()])
         incidence = normalise_identifiers(incidence, rules, default_region)
         incidence = checkpoint(incidence, "incidence-normalised")
@@ -148,10 +153,8 @@ def resolve_identities(
         final = best.join(assigned.select("node", F.col("component").alias("final_component")), "node")
         final = final.join(deterministic.select("record_key", F.col("component").alias("det_component")), "record_key")
         final = checkpoint(final, "final")
-        previous = read_table(spark, lake, tables.IDENTITY_MAP) if lake.exists(tables.IDENTITY_MAP) else None
-        registry = (
-            read_table(spark, lake, tables.CUSTOMER_ID_REGISTRY) if lake.exists(tables.CUSTOMER_ID_REGISTRY) else None
-        )
+        previous = io.read(tables.IDENTITY_MAP) if io.exists(tables.IDENTITY_MAP) else None
+        registry = io.read(tables.CUSTOMER_ID_REGISTRY) if io.exists(tables.CUSTOMER_ID_REGISTRY) else None
         prev_records = (
             previous.select(F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id")
             if previous is not None
@@ -168,20 +171,19 @@ def resolve_identities(
 
         say("writing outputs")
         now = F.lit(started).cast("timestamp")
-        _overwrite(identity_map, lake, tables.IDENTITY_MAP)
-        _overwrite(
+        io.overwrite(identity_map, tables.IDENTITY_MAP)
+        io.overwrite(
             incidence.withColumn(
                 "status", F.when(F.col("drop_reason").isNull(), "used").otherwise("not used")
             ).withColumn("run_id", F.lit(run_id)),
-            lake,
             tables.IDENTITY_IDENTIFIERS,
         )
         if pairs_out is not None:
-            _overwrite(pairs_out.withColumn("run_id", F.lit(run_id)), lake, tables.IDENTITY_MATCH_PAIRS)
+            io.overwrite(pairs_out.withColumn("run_id", F.lit(run_id)), tables.IDENTITY_MATCH_PAIRS)
         new_ids = ids.where("is_new").select(
             "customer_id", now.alias("created_run_at"), F.lit(run_id).alias("created_run_id")
         )
-        new_ids.write.format("delta").mode("append").save(lake.uri(tables.CUSTOMER_ID_REGISTRY))
+        io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
         events = checkpoint(events, "events")
         history = events.select(
             F.lit(run_id).alias("run_id"),
@@ -195,17 +197,34 @@ def resolve_identities(
             .otherwise(F.lit("records of this customer now resolve to the other ids"))
             .alias("evidence"),
         )
-        history.write.format("delta").mode("append").save(lake.uri(tables.IDENTITY_MERGE_HISTORY))
+        io.append(history, tables.IDENTITY_MERGE_HISTORY)
         _collect_stats(report, incidence, identity_map, events, ids, links_refused)
         lap("write")
-        _record_run(spark, lake, report)
+        _record_run(spark, io, report)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _overwrite(df: DataFrame, lake: Lake, table: tables.Table) -> None:
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(lake.uri(table))
+@dataclass(frozen=True)
+class _TableIO:
+    spark: SparkSession
+    lake: Lake
+    file_format: str
+
+    def exists(self, table: tables.Table) -> bool:
+        if self.file_format == "delta":
+            return self.lake.exists(table)
+        return self.lake.path(table).is_dir()
+
+    def read(self, table: tables.Table) -> DataFrame:
+        return self.spark.read.format(self.file_format).load(self.lake.uri(table))
+
+    def overwrite(self, df: DataFrame, table: tables.Table) -> None:
+        df.write.format(self.file_format).mode("overwrite").option("overwriteSchema", "true").save(self.lake.uri(table))
+
+    def append(self, df: DataFrame, table: tables.Table) -> None:
+        df.write.format(self.file_format).mode("append").save(self.lake.uri(table))
 
 
 def _probabilistic(
@@ -306,19 +325,31 @@ def _train(
     u = matching.u_probabilities(matching.level_counts(random_vectors, comparisons), comparisons)
     fields = list(comparisons)
     n_levels = {f: len(c.levels) + 1 for f, c in comparisons.items()}
-    patterns = matching.pattern_counts(vectors, comparisons)
-    m, training = matching.expectation_maximisation(
-        patterns,
+    training = matching.training_pairs(
+        profiles, probabilistic.training_blocking_rules, probabilistic.training_max_pairs
+    )
+    training_vectors = checkpoint(matching.comparison_vectors(training, profiles, comparisons), "training-vectors")
+    m, details = matching.expectation_maximisation(
+        matching.pattern_counts(training_vectors, comparisons),
         fields,
         n_levels,
         u,
-        probabilistic.blocking_rules,
+        probabilistic.training_blocking_rules,
         max_iterations=probabilistic.em_max_iterations,
         tolerance=probabilistic.em_tolerance,
     )
-    expected_matches = sum(s["lambda"] * s["pairs"] for s in training["sessions"])
+    # The prior: matches expected among the candidate pairs (λ by EM with m and u fixed) over all possible pairs.
+    candidates = matching.pattern_counts(vectors, comparisons)
+    candidate_pairs = sum(c for _, _, c in candidates)
+    expected_matches = matching.estimate_lambda(candidates, fields, m, u) * candidate_pairs
     prior = matching.prior_from_training(probabilistic, expected_matches, profiles.count())
-    training.update({"candidate_pairs": sum(c for _, _, c in patterns), "random_pairs": random_vectors.count()})
+    details.update(
+        {
+            "candidate_pairs": candidate_pairs,
+            "expected_matches_among_candidates": round(expected_matches, 1),
+            "random_pairs": random_vectors.count(),
+        }
+    )
     return matching.FellegiSunterModel(
         fields=matching.level_labels(comparisons),
         m=m,
@@ -326,7 +357,7 @@ def _train(
         prior_match_probability=prior,
         rules_tag=rules.tag,
         trained_at=datetime.now(UTC).isoformat(),
-        training=training,
+        training=details,
     )
 
 
@@ -411,7 +442,7 @@ def _collect_stats(
         report.refused_links = refused.count()
 
 
-def _record_run(spark: SparkSession, lake: Lake, report: ResolveReport) -> None:
+def _record_run(spark: SparkSession, io: _TableIO, report: ResolveReport) -> None:
     row = {
         "run_id": report.run_id,
         "rule_version": report.rules_tag,
@@ -439,8 +470,4 @@ def _record_run(spark: SparkSession, lake: Lake, report: ResolveReport) -> None:
         "splits long, new_customers long, candidate_pairs long, refused_links long, cc_rounds long, "
         "model_trained boolean, dropped_identifiers string, size_histogram string, seconds string"
     )
-    spark.createDataFrame([row], schema).write.format("delta").mode("append").save(lake.uri(tables.IDENTITY_RUNS))
-
-
-def staging_root(lake: Lake) -> Path:
-    return lake.root / "_staging"
+    io.append(spark.createDataFrame([row], schema), tables.IDENTITY_RUNS)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from spark_jobs.transforms.components import Checkpoint, connected_components
 
 
 @dataclass(frozen=True)
@@ -76,4 +78,37 @@ def evaluate(predicted: DataFrame, truth: DataFrame) -> Accuracy:
         true_pairs=int(true_pairs),
         predicted_pairs=int(predicted_pairs),
         correct_pairs=int(correct),
+    )
+
+
+def linkable_truth(truth: DataFrame, identifiers: DataFrame, checkpoint: Checkpoint) -> DataFrame:
+    """The part of the truth any identifier-based resolver could recover: for each true entity, its records that
+    are connected to its largest group by valid identifier values the entity's own records share.
+
+    An anonymous browser cookie that never logged in, or a push token of an app that was never signed in to, belongs
+    to a person in the generator's truth, but no identifier says so; scoring against all records mixes that
+    ceiling with the resolver's own errors. ``identifiers``: (record_key, id_type, value, drop_reason) as in
+    ``silver.identity_identifiers``; identifiers dropped as blocked or shared count as not linking.
+    """
+    keyed = truth.withColumn("record_key", F.concat("source", F.lit(":"), "source_record_id"))
+    valid = identifiers.where(
+        F.col("value").isNotNull()
+        & ~F.coalesce(F.col("drop_reason").startswith("blocked"), F.lit(False))
+        & ~F.coalesce(F.col("drop_reason").startswith("shared"), F.lit(False))
+    )
+    incidence = keyed.join(valid.select("record_key", "id_type", "value"), "record_key").select(
+        F.xxhash64(F.lit("record"), "record_key").alias("src"),
+        F.xxhash64(F.lit("node"), "entity_id", "id_type", "value").alias("dst"),
+    )
+    vertices = keyed.select(F.xxhash64(F.lit("record"), "record_key").alias("src")).withColumn("dst", F.col("src"))
+    components, _ = connected_components(incidence.unionByName(vertices), checkpoint, name="linkable")
+    labelled = keyed.join(
+        components.withColumnRenamed("vertex", "_v"), F.xxhash64(F.lit("record"), keyed.record_key) == F.col("_v")
+    )
+    sizes = labelled.groupBy("entity_id", "component").agg(F.count("*").alias("_n"))
+    largest = sizes.withColumn(
+        "_r", F.row_number().over(Window.partitionBy("entity_id").orderBy(F.desc("_n"), "component"))
+    ).where(F.col("_r") == 1)
+    return labelled.join(largest.select("entity_id", "component"), ["entity_id", "component"]).select(
+        "source", "source_record_id", "entity_id"
     )

@@ -108,7 +108,7 @@ def _normalise_udf(normalisers: dict[str, str], rules: Normalisation, default_re
             return normalise_email(raw, rules)
         if kind == "phone":
             return normalise_phone(raw, hint or None, default_region, rules)
-        return normalise_token(raw, upper=kind == "token_upper")
+        return normalise_token(raw, case=kind.removeprefix("token").removeprefix("_") or "keep")
 
     @F.pandas_udf("value string, reason string")  # type: ignore[call-overload]
     def normalise(id_type: pd.Series, raw: pd.Series, hint: pd.Series) -> pd.DataFrame:

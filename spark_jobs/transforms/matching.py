@@ -58,6 +58,26 @@ def candidate_pairs(profiles: DataFrame, blocking_rules: tuple[tuple[str, ...], 
     return union.groupBy("left_key", "right_key").agg(F.min("rule").alias("rule"))
 
 
+def training_pairs(profiles: DataFrame, training_rules: tuple[tuple[str, ...], ...], max_pairs: int) -> DataFrame:
+    """(left_key, right_key, rule) for EM: all pairs within each rule's blocks, whole blocks sampled (by a hash of
+    the block key) down to about ``max_pairs`` per rule. Pairs are not de-duplicated across rules: each rule is
+    its own EM session."""
+    parts = []
+    for index, fields in enumerate(training_rules):
+        keyed = profiles.where(reduce(lambda a, b: a & b, [F.col(f).isNotNull() for f in fields])).withColumn(
+            "_block", F.xxhash64(*[F.col(f).cast("string") for f in fields])
+        )
+        sizes = keyed.groupBy("_block").agg(F.count("*").alias("_n"))
+        total = sizes.agg(F.sum(F.col("_n") * (F.col("_n") - 1) / 2)).collect()[0][0] or 0
+        modulus = max(1, math.ceil(total / max_pairs))
+        sampled = keyed.where(F.pmod("_block", F.lit(modulus)) == 0)
+        left = sampled.select(F.col("profile_key").alias("left_key"), "_block")
+        right = sampled.select(F.col("profile_key").alias("right_key"), "_block")
+        pairs = left.join(right, "_block").where(F.col("left_key") < F.col("right_key"))
+        parts.append(pairs.select("left_key", "right_key", F.lit(index).alias("rule")))
+    return reduce(DataFrame.unionByName, parts)
+
+
 def _level_condition(level: ComparisonLevel, left: Column, right: Column) -> Column:
     if level.exact:
         return left == right
@@ -240,6 +260,35 @@ def expectation_maximisation(
         else:  # a field every session blocked on: fall back to a conservative guess
             m_final[f] = _initial_m(n_levels[f])
     return m_final, {"sessions": sessions}
+
+
+def estimate_lambda(
+    patterns: list[tuple[int, tuple[int, ...], int]],
+    fields: list[str],
+    m: dict[str, list[float]],
+    u: dict[str, list[float]],
+    *,
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+) -> float:
+    """The share of matches among the given pairs, with m and u fixed (EM on λ alone)."""
+    lam, total = 0.5, sum(c for _, _, c in patterns)
+    if not total:
+        return 0.0
+    ratios = []
+    for _, gamma, count in patterns:
+        pm = pu = 1.0
+        for i, f in enumerate(fields):
+            if gamma[i] >= 0:
+                pm *= m[f][gamma[i]]
+                pu *= u[f][gamma[i]]
+        ratios.append((pm, pu, count))
+    for _ in range(max_iterations):
+        new = sum(c * lam * pm / (lam * pm + (1 - lam) * pu) for pm, pu, c in ratios) / total
+        if abs(new - lam) < tolerance:
+            return new
+        lam = new
+    return lam
 
 
 def _initial_m(n_levels: int) -> list[float]:
