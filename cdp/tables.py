@@ -33,6 +33,9 @@ def checkpointer(
     def checkpoint(df: DataFrame, name: str) -> DataFrame:
         path = str(directory / name)
         df.write.format(file_format).mode("overwrite").save(path)
-        return spark.read.format(file_format).load(path)
+        if file_format == "delta":
+            return spark.read.format(file_format).load(path)
+        # An empty frame may leave no Parquet file to infer a schema from (Sail): give the schema.
+        return spark.read.format(file_format).schema(df.schema).load(path)
 
     return checkpoint

@@ -115,6 +115,12 @@ class Probabilistic(_Strict):
         return self
 
 
+class QualityGates(_Strict):
+    max_customer_records: int = Field(ge=1)
+    max_merge_split_share: float = Field(gt=0)
+    min_matched_share: float = Field(ge=0, le=1)
+
+
 class IdentityRules(_Strict):
     version: str
     identifier_types: dict[str, IdentifierType]
@@ -123,6 +129,7 @@ class IdentityRules(_Strict):
     degree_guard: DegreeGuard
     sources: dict[str, SourceRules]
     probabilistic: Probabilistic
+    quality_gates: QualityGates
     fingerprint: str = ""  # sha256 of the file's text, filled by load_rules
 
     @model_validator(mode="after")
