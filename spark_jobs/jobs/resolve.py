@@ -163,7 +163,9 @@ def resolve_identities(
         ids, events = assign_stable_ids(
             final.select("record_key", F.col("final_component").alias("component")), prev_records, registry, run_id
         )
+        # Materialise everything that reads the previous identity map before it is overwritten below.
         ids = checkpoint(ids, "ids")
+        events = checkpoint(events, "events")
         link_probability = _link_probability(pairs_out, deterministic)
         identity_map = _identity_map(final, ids, link_probability, incidence, rules.tag, run_id)
         identity_map = checkpoint(identity_map, "identity_map")
@@ -184,7 +186,6 @@ def resolve_identities(
             "customer_id", now.alias("created_run_at"), F.lit(run_id).alias("created_run_id")
         )
         io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
-        events = checkpoint(events, "events")
         history = events.select(
             F.lit(run_id).alias("run_id"),
             F.lit(rules.tag).alias("rule_version"),

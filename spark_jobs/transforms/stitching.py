@@ -57,6 +57,8 @@ def stitch_identifiers(
     for id_type in types_in_order:
         layer = usable.where(F.col("id_type") == id_type).select("record_key", "node")
         nodes = layer.select("node").distinct()
+        if nodes.limit(1).count() == 0:  # no usable identifier of this type (e.g. every email blocked)
+            continue
         if assigned is None:
             touches = nodes.select("node", F.lit(None).cast("long").alias("component")).where(F.lit(False))
         else:
@@ -95,7 +97,8 @@ def stitch_identifiers(
             )
         assigned = checkpoint(assigned, f"stitch-assigned-{id_type}")
         conflicts = checkpoint(conflicts, f"stitch-conflicts-{id_type}")
-    assert assigned is not None and conflicts is not None, "no identifier types"
+    if assigned is None or conflicts is None:
+        raise ValueError("no usable identifiers to stitch: every identifier was empty, invalid, blocked or shared")
     return StitchResult(assigned, conflicts, rounds)
 
 
@@ -120,8 +123,12 @@ def _merge(
     touches = checkpoint(touches, f"{name}-touches")
     # 1. A node that alone would merge components beyond a limit is refused.
     bridging = touches.groupBy("node").agg(F.count("*").alias("_touched")).where(F.col("_touched") >= 2)
-    refused = _refuse(bridging.select("node"), touches, stats, limits, id_type, by="node")
-    refused = checkpoint(refused, f"{name}-refused-1")
+    if bridging.limit(1).count() == 0:
+        # Built from a schema: Sail fails to write the empty result of joins over empty inputs.
+        refused = touches.sparkSession.createDataFrame([], "node long, reason string")
+    else:
+        refused = _refuse(bridging.select("node"), touches, stats, limits, id_type, by="node")
+        refused = checkpoint(refused, f"{name}-refused-1")
     total_rounds = 0
     for attempt in (1, 2):
         accepted_touches = touches.join(refused, "node", "left_anti")
