@@ -14,8 +14,12 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from cdp.settings import Settings
+from cdp.spark import get_spark
 from ingest.contracts import SOURCES
 from orchestration.definitions import defs
+from spark_jobs.jobs.evaluate import evaluate_identity_map
+from spark_jobs.jobs.explain import explain_customer
 from synthetic_data import generate
 
 
@@ -54,3 +58,31 @@ def test_dagster_ingest_job_on_generated_data(generated, tmp_path):
     assert sum(_rows(lake, layout.bronze(s)) for s in SOURCES) == sum(
         summary.rows[s] - summary.planted_bad_rows[s] for s in SOURCES
     )
+
+
+def test_dagster_identity_job_meets_the_accuracy_targets(generated, tmp_path):
+    landing, summary = generated
+    lake = Lake(tmp_path / "lake")
+    config = {"resources": {"lake": {"config": {"lake_root": str(lake.root), "landing_root": str(landing)}}}}
+    assert defs.resolve_job_def("ingest_job").execute_in_process(run_config=config).success
+
+    result = defs.resolve_job_def("identity_job").execute_in_process(run_config=config)
+
+    assert result.success
+    gates = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert gates == {"cluster_size": True, "merge_split_spike": True, "matched_share": True}
+    spark = get_spark(Settings())
+    scores = evaluate_identity_map(spark, lake, summary.truth_dir / "record_truth.csv.gz")
+    linkable = scores["identifier-linkable records"]
+    assert linkable.pairwise_precision >= 0.995 and linkable.pairwise_f1 >= 0.99, linkable
+    assert scores["all records"].pairwise_precision >= 0.995, scores["all records"]
+    first = {(r["source"], r["source_record_id"]): r["customer_id"] for r in _map(lake)}
+    # a second full run keeps every id
+    assert defs.resolve_job_def("identity_job").execute_in_process(run_config=config).success
+    assert {(r["source"], r["source_record_id"]): r["customer_id"] for r in _map(lake)} == first
+    some_customer = next(iter(first.values()))
+    assert explain_customer(lake, some_customer).records
+
+
+def _map(lake: Lake) -> list[dict]:
+    return DeltaTable(lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table().to_pylist()

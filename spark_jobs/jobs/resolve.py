@@ -225,6 +225,8 @@ class _TableIO:
         df.write.format(self.file_format).mode("overwrite").option("overwriteSchema", "true").save(self.lake.uri(table))
 
     def append(self, df: DataFrame, table: tables.Table) -> None:
+        if df.limit(1).count() == 0:  # nothing to add (and Sail fails to write some empty frames)
+            return
         df.write.format(self.file_format).mode("append").save(self.lake.uri(table))
 
 
@@ -248,7 +250,12 @@ def _probabilistic(
     attributes = normalise_attributes(reduce(DataFrame.unionByName, parts))
     record_component = deterministic.select("record_key", "component")
     profiles = checkpoint(matching.person_profiles(attributes, record_component), "profiles")
-    pairs = matching.candidate_pairs(profiles, probabilistic.blocking_rules)
+    # Nothing to compare: skip (Sail also fails on some joins over empty inputs).
+    if profiles.limit(2).count() < 2:
+        return assigned, None, None
+    pairs = checkpoint(matching.candidate_pairs(profiles, probabilistic.blocking_rules), "pairs")
+    if pairs.limit(1).count() == 0:
+        return assigned, None, None
     vectors = checkpoint(matching.comparison_vectors(pairs, profiles, probabilistic.comparisons), "vectors")
     model = _load_model(lake, rules) if not retrain else None
     tf = {
@@ -286,11 +293,14 @@ def _probabilistic(
         & (F.col("left_component") != F.col("right_component"))
     ).withColumn("link_id", F.concat_ws("|", "left_key", "right_key"))
     links = checkpoint(links, "links")
-    merged, refused, rounds = merge_links(
-        links.select("link_id", "left_component", "right_component"), assigned, limits, checkpoint
-    )
-    report.rounds += rounds
-    refused = checkpoint(refused, "links-refused")
+    if links.limit(1).count() == 0:
+        merged, refused = assigned, spark.createDataFrame([], "link_id string, reason string")
+    else:
+        merged, refused, rounds = merge_links(
+            links.select("link_id", "left_component", "right_component"), assigned, limits, checkpoint
+        )
+        report.rounds += rounds
+        refused = checkpoint(refused, "links-refused")
     pairs_out = scored.withColumn("link_id", F.concat_ws("|", "left_key", "right_key")).join(
         refused.withColumnRenamed("reason", "refused_reason"), "link_id", "left"
     )
@@ -423,7 +433,8 @@ def _collect_stats(
     distinct_dropped = reasons.distinct().groupBy("reason").count().collect()
     report.dropped_identifiers = {r["reason"]: int(r["count"]) for r in distinct_dropped}
     report.conflicts = report.dropped_identifiers.get("conflict (max_per_profile)", 0)
-    sizes = identity_map.groupBy("customer_id").agg(F.count("*").alias("size"))
+    # sum(1), not count(*): Sail rejects aggregating a non-nullable count again over a one-row table.
+    sizes = identity_map.groupBy("customer_id").agg(F.sum(F.lit(1)).alias("size"))
     summary = sizes.agg(
         F.count("*").alias("customers"),
         F.sum("size").alias("records"),

@@ -23,6 +23,7 @@ def test_run_ingests_checks_and_status_shows_the_tables(tmp_path, landing, write
     result = runner.invoke(app, ["run", "--landing", str(landing), "--lake", str(lake)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "counts reconcile" in result.output and "FAIL" not in result.output
+    assert "customers" in result.output and "Identity run" in result.output  # cdp run resolves identities too
     status = runner.invoke(app, ["status", "--lake", str(lake)], terminal_width=200)
     assert status.exit_code == 0
     assert "bronze.events" in status.output and "quarantine.events" in status.output
@@ -51,3 +52,22 @@ def test_contracts_print_as_json_schema():
     schema = json.loads(result.output)["orders"]
     assert schema["required"] == ["order_id", "channel", "ordered_at", "status", "currency", "total_amount"]
     assert schema["properties"]["channel"]["enum"] == ["web", "app", "store"]
+
+
+def test_identity_commands_explain_evaluate_and_clear_errors(tmp_path, landing, write_file):
+    write_file("events", "a.jsonl", EVENTS)
+    lake = tmp_path / "lake"
+    assert runner.invoke(app, ["run", "--landing", str(landing), "--lake", str(lake)]).exit_code == 0
+    truth = tmp_path / "truth.csv"
+    truth.write_text("source,source_record_id,person_id\nevents,m1,P1\nevents,m2,P1\n")
+    scored = runner.invoke(app, ["identity", "evaluate", "--truth", str(truth), "--lake", str(lake), "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["all records"]["pairwise_f1"] == 0.0  # m2 was quarantined: nothing to pair
+    explained = runner.invoke(app, ["identity", "explain", "--customer-id", "nobody", "--lake", str(lake)])
+    assert explained.exit_code == 1 and "no customer 'nobody'" in explained.output
+    bad_truth = tmp_path / "bad.csv"
+    bad_truth.write_text("a,b\n1,2\n")
+    bad = runner.invoke(
+        app, ["identity", "evaluate", "--truth", str(bad_truth), "--lake", str(lake)], terminal_width=200
+    )
+    assert bad.exit_code == 1 and "the header must name source, source_record_id" in " ".join(bad.output.split())

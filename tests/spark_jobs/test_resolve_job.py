@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
 from deltalake import DeltaTable
 
 from cdp import lake as layout
