@@ -7,6 +7,7 @@ checks: a failed gate stops every asset downstream of the identity map.
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations at definition time.
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 from deltalake import DeltaTable
@@ -66,7 +67,7 @@ def identity_resolution(context: dg.AssetExecutionContext, lake: LakeResource) -
         lake.spark(), the_lake, rules, default_region=settings.default_phone_region, progress=context.log.info
     )
     for table in IDENTITY_TABLES:
-        metadata = {"identity_run_id": report.run_id, "rule_version": report.rules_tag}
+        metadata: dict[str, Any] = {"identity_run_id": report.run_id, "rule_version": report.rules_tag}
         if table == layout.IDENTITY_MAP:
             metadata.update(
                 {

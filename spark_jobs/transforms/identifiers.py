@@ -10,6 +10,7 @@ shared) stays in the frame so it can be counted and explained, but never stitche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import reduce
 
 import pandas as pd
@@ -101,7 +102,7 @@ def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_re
     )
 
 
-def _normalise_udf(normalisers: dict[str, str], rules: Normalisation, default_region: str):
+def _normalise_udf(normalisers: Mapping[str, str], rules: Normalisation, default_region: str):
     def normalise_one(id_type: str, raw: str, hint: str) -> tuple[str | None, str | None]:
         kind = normalisers[id_type]
         if kind == "email":
