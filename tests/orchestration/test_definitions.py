@@ -9,8 +9,10 @@ import dagster as dg
 from cdp.settings import Settings
 from ingest.contracts import SOURCES
 from orchestration.definitions import defs
+from orchestration.defs.identity import IDENTITY_MAP_KEY
 from orchestration.defs.ingest import CHECK_NAMES, bronze_key, landing_sensor
 from orchestration.resources import LakeResource
+from spark_jobs.quality_gates import GATE_NAMES
 
 ALL_BRONZE = {bronze_key(source) for source in SOURCES}
 
@@ -32,9 +34,21 @@ def test_definitions_load() -> None:
     job = defs.resolve_job_def("ingest_job")
     assert set(job.asset_layer.selected_asset_keys) == ALL_BRONZE
     graph = defs.resolve_asset_graph()
-    assert graph.asset_check_keys == {dg.AssetCheckKey(key, name) for key in ALL_BRONZE for name in CHECK_NAMES}
+    identity_gates = {dg.AssetCheckKey(IDENTITY_MAP_KEY, name) for name in GATE_NAMES}
+    bronze_checks = {dg.AssetCheckKey(key, name) for key in ALL_BRONZE for name in CHECK_NAMES}
+    assert graph.asset_check_keys == bronze_checks | identity_gates
     blocking = {key.name: graph.get_check_spec(key).blocking for key in graph.asset_check_keys}
-    assert blocking == {"reconciliation": True, "contract_expectations": True, "quarantine_rate": False}
+    assert blocking == {
+        "reconciliation": True,
+        "contract_expectations": True,
+        "quarantine_rate": False,
+        "cluster_size": True,
+        "merge_split_spike": True,
+        "matched_share": True,
+    }
+    identity = defs.resolve_job_def("identity_job")
+    assert IDENTITY_MAP_KEY in identity.asset_layer.selected_asset_keys
+    assert ALL_BRONZE <= set(graph.get(IDENTITY_MAP_KEY).parent_keys)
     assert graph.get(bronze_key("events")).kinds == {"delta", "spark"}
     assert defs.resolve_job_def("lake_maintenance_job") is not None
     schedules = {
