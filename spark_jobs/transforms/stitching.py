@@ -165,9 +165,8 @@ def _merge(
         combined = layer_stats if old_stats is None else old_stats.unionByName(layer_stats)
         combined = combined.join(merges, "new", "left_semi").groupBy("new", "id_type").agg(F.sum("n").alias("n"))
         violating = _limits_exceeded(combined, limits, "new")
+        # After attempt 1 refused every bridge of a violating component, no merge beyond a limit remains.
         if violating.limit(1).count() == 0 or attempt == 2:
-            if attempt == 2:  # bridges were refused in attempt 1, so no merge beyond a limit remains
-                pass
             return mapping, refused, total_rounds
         touched_count = touches.groupBy("node").agg(F.count("*").alias("_touched"))
         in_pairs = same_record.select(F.col("src").alias("node")).unionByName(
