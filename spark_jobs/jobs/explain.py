@@ -114,8 +114,9 @@ def explain_customer(lake: Lake, customer_id: str, *, show_pii: bool = False) ->
             "join members using (record_key) where drop_reason is not null group by all order by records desc"
         )
     )
+    registered = {r[0] for r in con.execute("show tables").fetchall()}
     links: list[dict[str, Any]] = []
-    if "pairs" in {r[0] for r in con.execute("show tables").fetchall()}:
+    if "pairs" in registered:
         links = _dicts(
             con.execute(
                 "select left_key, right_key, match_probability, match_weight, evidence from pairs "
@@ -123,7 +124,7 @@ def explain_customer(lake: Lake, customer_id: str, *, show_pii: bool = False) ->
             )
         )
     history: list[dict[str, Any]] = []
-    if "history" in {r[0] for r in con.execute("show tables").fetchall()}:
+    if "history" in registered:
         history = _dicts(
             con.execute(
                 "select occurred_at, event, customer_id, other_customer_ids, records, rule_version from history "

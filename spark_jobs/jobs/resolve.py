@@ -53,22 +53,20 @@ class ResolveReport:
     dropped_identifiers: dict[str, int] = field(default_factory=dict)
     conflicts: int = 0
     candidate_pairs: int = 0
-    probabilistic_links: int = 0
     refused_links: int = 0
     merges: int = 0
     splits: int = 0
     new_customers: int = 0
     rounds: int = 0
     model_trained: bool = False
+    records_in_multi_record_customers: int = 0
     size_histogram: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def matched_share(self) -> float:
         """Share of resolved records whose customer holds more than one record."""
-        return self.stats.get("records_in_multi_record_customers", 0) / max(1, self.resolved_records)
-
-    stats: dict[str, int] = field(default_factory=dict)
+        return self.records_in_multi_record_customers / max(1, self.resolved_records)
 
 
 SIZE_BUCKETS = ((1, "1"), (2, "2"), (5, "3-5"), (10, "6-10"), (100, "11-100"), (1000, "101-1000"))
@@ -166,7 +164,7 @@ def resolve_identities(
         # Materialise everything that reads the previous identity map before it is overwritten below.
         ids = checkpoint(ids, "ids")
         events = checkpoint(events, "events")
-        link_probability = _link_probability(pairs_out, deterministic)
+        link_probability = _link_probability(pairs_out)
         identity_map = _identity_map(final, ids, link_probability, incidence, rules.tag, run_id)
         identity_map = checkpoint(identity_map, "identity_map")
         lap("stable_ids")
@@ -372,7 +370,7 @@ def _train(
     )
 
 
-def _link_probability(pairs_out: DataFrame | None, deterministic: DataFrame) -> DataFrame | None:
+def _link_probability(pairs_out: DataFrame | None) -> DataFrame | None:
     """Per deterministic component that a probabilistic link attached: the best probability of its links."""
     if pairs_out is None:
         return None
@@ -444,7 +442,7 @@ def _collect_stats(
     report.customers = int(summary["customers"] or 0)
     report.resolved_records = int(summary["records"] or 0)
     report.largest_customer = int(summary["largest"] or 0)
-    report.stats["records_in_multi_record_customers"] = int(summary["multi"] or 0)
+    report.records_in_multi_record_customers = int(summary["multi"] or 0)
     histogram = sizes.groupBy(_bucket(F.col("size")).alias("bucket")).count().collect()
     report.size_histogram = {r["bucket"]: int(r["count"]) for r in histogram}
     counts = {r["event"]: int(r["count"]) for r in events.groupBy("event").count().collect()}

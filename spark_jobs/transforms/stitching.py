@@ -16,6 +16,7 @@ Frames: ``assigned`` is (node, id_type, component), the component of every ident
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -127,7 +128,7 @@ def _merge(
         # Built from a schema: Sail fails to write the empty result of joins over empty inputs.
         refused = touches.sparkSession.createDataFrame([], "node long, reason string")
     else:
-        refused = _refuse(bridging.select("node"), touches, stats, limits, id_type, by="node")
+        refused = _refuse(bridging.select("node"), touches, stats, limits, key="node", own_type=id_type)
         refused = checkpoint(refused, f"{name}-refused-1")
     total_rounds = 0
     for attempt in (1, 2):
@@ -188,23 +189,19 @@ def _refuse(
     touches: DataFrame,
     stats: DataFrame | None,
     limits: dict[str, int],
-    id_type: str,
     *,
-    by: str,
+    key: str,
+    own_type: str | None = None,
 ) -> DataFrame:
-    """(node, reason) for candidate bridging nodes whose touched components together exceed a limit."""
-    own = candidates.select(by, F.lit(id_type).alias("id_type"), F.lit(1).cast("long").alias("n"))
-    if stats is None:
-        combined = own
-    else:
-        theirs = (
-            touches.join(candidates, by, "left_semi")
-            .join(stats, "component")
-            .groupBy(by, "id_type")
-            .agg(F.sum("n").alias("n"))
-        )
-        combined = theirs.unionByName(own).groupBy(by, "id_type").agg(F.sum("n").alias("n"))
-    return _limits_exceeded(combined, limits, by)
+    """(key, reason) for candidate links (bridging nodes, probabilistic pairs) whose touched components together
+    exceed a limit; a bridging node also counts itself as one value of ``own_type``."""
+    parts = []
+    if own_type is not None:
+        parts.append(candidates.select(key, F.lit(own_type).alias("id_type"), F.lit(1).cast("long").alias("n")))
+    if stats is not None:
+        parts.append(touches.join(candidates, key, "left_semi").join(stats, "component").select(key, "id_type", "n"))
+    combined = reduce(DataFrame.unionByName, parts).groupBy(key, "id_type").agg(F.sum("n").alias("n"))
+    return _limits_exceeded(combined, limits, key)
 
 
 def merge_links(
@@ -219,7 +216,7 @@ def merge_links(
     touches = links.select("link_id", F.col("left_component").alias("component")).unionByName(
         links.select("link_id", F.col("right_component").alias("component"))
     )
-    refused = _refuse_links(links.select("link_id"), touches, stats, limits)
+    refused = _refuse(links.select("link_id"), touches, stats, limits, key="link_id")
     total = 0
     for attempt in (1, 2):
         accepted = links.join(refused, "link_id", "left_anti")
@@ -245,13 +242,3 @@ def merge_links(
         "node", "id_type", F.coalesce("_new", "component").alias("component")
     )
     return relabelled, refused, total
-
-
-def _refuse_links(candidates: DataFrame, touches: DataFrame, stats: DataFrame, limits: dict[str, int]) -> DataFrame:
-    combined = (
-        touches.join(candidates, "link_id", "left_semi")
-        .join(stats, "component")
-        .groupBy("link_id", "id_type")
-        .agg(F.sum("n").alias("n"))
-    )
-    return _limits_exceeded(combined, limits, "link_id")
