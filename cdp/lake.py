@@ -51,6 +51,17 @@ IDENTITY_MAP = Table(Layer.GOLD, "identity_map")  # source record -> customer_id
 IDENTITY_MERGE_HISTORY = Table(Layer.GOLD, "identity_merge_history")  # merges and splits of customer ids
 IDENTITY_RUNS = Table(Layer.AUDIT, "identity_runs")  # per run: rules version, counts, cluster sizes, timings
 
+# The marts built by dbt (dbt_project/, models/marts/): the profile, traits and audiences.
+CUSTOMERS = Table(Layer.GOLD, "customers")  # golden record: one row per customer_id, each attribute with its source
+CUSTOMER_ORDERS = Table(Layer.GOLD, "customer_orders")  # every order on every channel with its customer
+CUSTOMER_CONSENTS = Table(Layer.GOLD, "customer_consents")  # consent in force per customer, purpose and channel
+CUSTOMER_TRAITS = Table(Layer.GOLD, "customer_traits")  # traits as of the run's as_of
+CUSTOMER_TRAIT_HISTORY = Table(Layer.GOLD, "customer_trait_history")  # one traits snapshot per as_of
+CUSTOMER_CLV = Table(Layer.GOLD, "customer_clv")  # P(alive), expected purchases and value per customer
+CLV_MODEL_FIT = Table(Layer.GOLD, "clv_model_fit")  # the BG/NBD and Gamma-Gamma fits
+AUDIENCES = Table(Layer.GOLD, "audiences")  # audience definitions in force
+AUDIENCE_MEMBERSHIPS = Table(Layer.GOLD, "audience_memberships")  # who was in which audience, when
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -72,6 +83,10 @@ class Lake:
     def model_path(self, name: str) -> Path:
         """A trained model saved as JSON beside the data it was trained on (e.g. ``identity_fs``)."""
         return self.root / "_models" / f"{name}.json"
+
+    def marts_dir(self) -> Path:
+        """dbt's working folder for this lake: the DuckDB database, dbt's target and logs (rebuildable)."""
+        return self.root / "_marts"
 
     def lock_path(self, name: str) -> Path:
         """A lock file that serialises one kind of writer on this lake (e.g. ``ingest``)."""

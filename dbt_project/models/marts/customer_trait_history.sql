@@ -1,0 +1,9 @@
+{{
+    config(
+        delta_mode='replace_where',
+        delta_predicate="as_of = '" ~ as_of_text() ~ "'::timestamp",
+    )
+}}
+-- Traits snapshotted per run with their as_of (appended; a re-run for the same as_of replaces only its snapshot),
+-- so feature serving can answer "what did we know on date D".
+select * from {{ ref('customer_traits') }}

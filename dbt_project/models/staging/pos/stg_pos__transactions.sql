@@ -1,0 +1,20 @@
+with source as (
+    select * from {{ source('bronze', 'pos_transactions') }}
+),
+
+renamed as (
+    select
+        transaction_id,
+        store_id,
+        loyalty_card_id,
+        phone,
+        occurred_at,
+        amount,
+        currency,
+        items as lines,
+        _ingested_at as ingested_at
+    from source
+    qualify row_number() over (partition by transaction_id order by _ingested_at desc) = 1
+)
+
+select * from renamed

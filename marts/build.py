@@ -1,0 +1,123 @@
+"""Build the marts: make sure every source table exists, compile the audiences, and run dbt (dbt-duckdb) in-process.
+
+Entry points (``cdp build``, the Dagster assets) call :func:`build_marts`; dbt itself can also be run by hand from
+``dbt_project/`` with ``CDP_LAKE_ROOT`` set (after ``cdp audience compile``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cdp.lake import Lake
+from marts.audiences import DBT_PROJECT, compile_audiences
+from marts.source_tables import ensure_source_tables
+
+
+class BuildFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class BuildReport:
+    as_of: datetime
+    audiences: list[str]
+    created_source_tables: list[str]
+    results: list[tuple[str, str, float]] = field(default_factory=list)  # (node, status, seconds)
+
+    @property
+    def failures(self) -> list[str]:
+        return [node for node, status, _ in self.results if status not in ("success", "pass")]
+
+
+def dbt_args(lake: Lake, as_of: datetime, env: str) -> list[str]:
+    """The flags every dbt invocation of this lake takes (project, profile, target, working folders, vars)."""
+    work = lake.marts_dir()
+    return [
+        "--project-dir", str(DBT_PROJECT),
+        "--profiles-dir", str(DBT_PROJECT),
+        "--target", env,
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--vars", json.dumps({"lake_root": str(lake.root), "as_of": as_of.isoformat()}),
+    ]  # fmt: skip
+
+
+@contextmanager
+def _lake_environment(lake: Lake, env: str) -> Iterator[None]:
+    # profiles.yml reads these (the DuckDB file lives under the lake); restored afterwards for the caller.
+    saved = {k: os.environ.get(k) for k in ("CDP_LAKE_ROOT", "CDP_ENV")}
+    os.environ.update(CDP_LAKE_ROOT=str(lake.root), CDP_ENV=env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def prepare(lake: Lake) -> tuple[list[str], list[str]]:
+    """Source tables and generated audience models, before any dbt command; returns (created tables, audiences)."""
+    lake.marts_dir().mkdir(parents=True, exist_ok=True)
+    created = [t.qualified_name for t in ensure_source_tables(lake)]
+    audiences = [a.name for a in compile_audiences()]
+    return created, audiences
+
+
+def run_dbt(
+    lake: Lake,
+    command: list[str],
+    *,
+    as_of: datetime,
+    env: str = "local",
+    progress: Callable[[str, str], None] | None = None,
+) -> list[tuple[str, str, float]]:
+    """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes."""
+    from dbt.cli.main import dbtRunner
+
+    def on_event(event) -> None:
+        if progress is not None and event.info.name == "NodeFinished":
+            node = event.data.node_info
+            progress(node.unique_id, node.node_status)
+
+    with _lake_environment(lake, env):
+        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, as_of, env)])
+    results = []
+    if result.result is not None and hasattr(result.result, "results"):
+        results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
+    if not result.success:
+        failed = [f"{node} ({status})" for node, status, _ in results if status not in ("success", "pass")]
+        detail = "; ".join(failed) or str(result.exception)
+        raise BuildFailed(f"dbt {' '.join(command)} failed: {detail}. Logs: {lake.marts_dir() / 'logs'}")
+    return results
+
+
+def build_marts(
+    lake: Lake,
+    *,
+    as_of: datetime,
+    env: str = "local",
+    select: str | None = None,
+    full_refresh: bool = False,
+    progress: Callable[[str, str], None] | None = None,
+) -> BuildReport:
+    """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta."""
+    created, audiences = prepare(lake)
+    command = ["build"]
+    if select:
+        command += ["--select", select]
+    if full_refresh:
+        command.append("--full-refresh")
+    results = run_dbt(lake, command, as_of=as_of, env=env, progress=progress)
+    return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
+
+
+def project_dir() -> Path:
+    return DBT_PROJECT
