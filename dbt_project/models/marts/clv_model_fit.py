@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 
 def model(dbt, session):
+    dbt.config(materialized="delta")
     from marts.clv import fit_clv, fit_table
 
     summary = (

@@ -2,6 +2,7 @@
 
 
 def model(dbt, session):
+    dbt.config(materialized="delta")
     import json
 
     import pandas as pd
