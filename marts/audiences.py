@@ -234,11 +234,13 @@ def _definitions_model(audiences: list[Audience]) -> str:
     for a in audiences:
         rule = json.dumps(a.model_dump(mode="json", by_alias=True)["rule"], sort_keys=True)
         exclusions = json.dumps(a.model_dump(mode="json", by_alias=True)["exclusions"], sort_keys=True)
-        values = [a.name, a.description, a.owner, a.purpose, a.channel, a.priority, a.holdout_share, rule, exclusions]
+        values = [a.name, a.description, a.owner, a.purpose, a.channel, a.priority, float(a.holdout_share), rule, exclusions]
         rows.append("(" + ", ".join(_literal(v) for v in values) + ")")
     return (
         _HEADER
-        + f"select * from (values\n    "
+        + "select name, description, owner, purpose, channel, priority::integer as priority,\n"
+        + "    holdout_share::double as holdout_share, rule_json, exclusions_json\n"
+        + "from (values\n    "
         + ",\n    ".join(rows)
         + f"\n) as definitions({columns})\n"
     )

@@ -78,8 +78,8 @@ final as (
         -- value
         rfm_named.recency_days,
         coalesce(purchases.purchase_count, 0) as frequency,
-        coalesce(purchases.monetary_value, 0) as monetary_value,
-        coalesce(purchases.net_amount, 0) as net_amount,
+        cast(coalesce(purchases.monetary_value, 0) as decimal(18, 2)) as monetary_value,
+        cast(coalesce(purchases.net_amount, 0) as decimal(18, 2)) as net_amount,
         coalesce(purchases.refund_count, 0) as refund_count,
         rfm_named.r_score,
         rfm_named.f_score,

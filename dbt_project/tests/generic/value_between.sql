@@ -1,0 +1,5 @@
+{# Values outside [low, high] (nulls pass). #}
+{% test value_between(model, column_name, low, high) %}
+select {{ column_name }} from {{ model }}
+where {{ column_name }} < {{ low }} or {{ column_name }} > {{ high }}
+{% endtest %}
