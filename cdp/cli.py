@@ -167,14 +167,18 @@ def ingest(
 
 @app.command()
 def run(landing: LandingOption = None, lake: LakeOption = None) -> None:
-    """Run the whole pipeline that exists so far: ingest, the bronze quality checks, identity resolution."""
-    settings = _settings(landing, lake)
+    """Run the whole pipeline: ingest, the bronze quality checks, identity resolution, the dbt marts."""
+    _run(_settings(landing, lake))
+
+
+def _run(settings: Settings) -> None:
     report = _ingest(settings, None)
     _print_report(report)
     failed = _check_bronze(settings)
     if failed or not report.reconciles:
         raise typer.Exit(1)
     _resolve(settings, None, retrain=False)
+    _build(settings, select=None, full_refresh=False)
 
 
 RulesOption = Annotated[
@@ -230,6 +234,136 @@ def resolve(
 ) -> None:
     """Resolve identities: one customer_id per person across every bronze source (writes gold.identity_map)."""
     _resolve(_settings(lake=lake), rules, retrain=retrain)
+
+
+def _build(settings: Settings, *, select: str | None, full_refresh: bool) -> None:
+    from marts.audiences import AudienceError
+    from marts.build import BuildFailed, build_marts
+
+    as_of = settings.observation_time()
+    with _progress() as progress:
+        task = progress.add_task(f"building marts as of {as_of:%Y-%m-%d %H:%M} UTC", total=None)
+
+        def step(node: str, status: str) -> None:
+            progress.update(task, description=f"{node.split('.')[-1]}: {status}")
+
+        try:
+            report = build_marts(
+                Lake(settings.lake_root),
+                as_of=as_of,
+                env=settings.env,
+                select=select,
+                full_refresh=full_refresh,
+                progress=step,
+            )
+        except (BuildFailed, AudienceError) as exc:
+            progress.stop()
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from None
+        progress.update(task, description="marts built", total=1, completed=1)
+    kinds: dict[str, int] = {}
+    for node, _, _ in report.results:
+        kind = node.split(".")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    console.print(
+        f"dbt: {', '.join(f'{n} {k}s' for k, n in sorted(kinds.items()))} passed, as of {as_of.isoformat()}; "
+        f"audiences: {', '.join(report.audiences) or 'none'}"
+    )
+    if report.created_source_tables:
+        console.print(f"empty source tables created: {', '.join(report.created_source_tables)}")
+
+
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Observation time, ISO-8601 [default: CDP_AS_OF, else now]")
+]
+
+
+@app.command()
+def build(
+    lake: LakeOption = None,
+    as_of: AsOfOption = None,
+    select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. 'customer_traits+'.")] = None,
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+) -> None:
+    """Build the profile, traits and audiences with dbt (seeds, models, tests); the marts land in gold/ as Delta."""
+    settings = _settings(lake=lake)
+    if as_of is not None:
+        settings = settings.model_copy(update={"as_of": _parse_as_of(as_of)})
+    _build(settings, select=select, full_refresh=full_refresh)
+
+
+def _parse_as_of(text: str):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO-8601 time, e.g. 2025-12-31T00:00:00Z", "--as-of") from None
+
+
+audience_app = typer.Typer(
+    help="Audiences: define in dbt_project/audiences/*.yml, size and preview.", no_args_is_help=True
+)
+app.add_typer(audience_app, name="audience")
+
+
+@audience_app.command("compile")
+def audience_compile() -> None:
+    """Validate every audience YAML and write its dbt models (also done by every build)."""
+    from marts.audiences import AUDIENCES_DIR, AudienceError, compile_audiences
+
+    try:
+        audiences = compile_audiences()
+    except AudienceError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{len(audiences)} audiences compiled from {AUDIENCES_DIR}: {', '.join(a.name for a in audiences)}")
+
+
+@audience_app.command("list")
+def audience_list(lake: LakeOption = None) -> None:
+    """Every audience with its purpose, channel, priority and current size (as of the last build)."""
+    from marts.audience_report import audience_sizes
+
+    try:
+        sizes = audience_sizes(Lake(_settings(lake=lake).lake_root))
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    table = RichTable("audience", "purpose", "channel", "priority", "owner", "members", "holdout", title="Audiences")
+    for s in sizes:
+        table.add_row(s.name, s.purpose, s.channel, str(s.priority), s.owner, f"{s.members:,}", f"{s.holdout:,}")
+    console.print(table)
+
+
+@audience_app.command("preview")
+def audience_preview(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    lake: LakeOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Members to show.")] = 10,
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show emails and phones unmasked.")] = False,
+) -> None:
+    """Size now and over the last builds, and a sample of members (emails and phones masked)."""
+    from marts.audience_report import AudienceNotFound, member_sample, size_history
+
+    the_lake = Lake(_settings(lake=lake).lake_root)
+    try:
+        history = size_history(the_lake, name)
+        sample = member_sample(the_lake, name, limit=limit, show_pii=show_pii)
+    except (FileNotFoundError, AudienceNotFound) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    sizes = RichTable("build as of", "members", title=f"{name}: size over time")
+    for as_of, members in history:
+        sizes.add_row(f"{as_of:%Y-%m-%d %H:%M}", f"{members:,}")
+    console.print(sizes)
+    if not sample:
+        console.print("No current members.")
+        return
+    members_table = RichTable(*sample[0].keys(), title=f"{name}: sample of current members")
+    for row in sample:
+        members_table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(members_table)
 
 
 identity_app = typer.Typer(help="Inspect and score identity resolution.", no_args_is_help=True)
@@ -367,7 +501,15 @@ def demo(
         console.print(f"Landing zone {settings.landing_root} already has files: generating skipped.")
     else:
         generate(customers=customers, seed=seed, out=settings.landing_root)
-    run(landing=settings.landing_root, lake=settings.lake_root)
+    if settings.as_of is None:
+        # Generated data covers a past year: traits are computed as of its end unless CDP_AS_OF says otherwise.
+        from synthetic_data import generated_period_end
+
+        end = generated_period_end(settings.landing_root)
+        if end is not None:
+            settings = settings.model_copy(update={"as_of": end})
+            console.print(f"Demo data ends {end:%Y-%m-%d}: traits are computed as of then (set CDP_AS_OF to change).")
+    _run(settings)
     status(lake=settings.lake_root)
     console.print(
         f"\nLake: {settings.lake_root}\nDagster UI: make dev (then open http://127.0.0.1:3000)\n"

@@ -34,8 +34,21 @@ class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid")
     trait: str
     op: Literal[
-        "eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "is_null", "not_null", "is_true",
-        "is_false", "within_days", "top_share",
+        "eq",
+        "ne",
+        "lt",
+        "lte",
+        "gt",
+        "gte",
+        "in",
+        "not_in",
+        "between",
+        "is_null",
+        "not_null",
+        "is_true",
+        "is_false",
+        "within_days",
+        "top_share",
     ]
     value: Scalar | list[Scalar] | None = None
 
@@ -234,7 +247,17 @@ def _definitions_model(audiences: list[Audience]) -> str:
     for a in audiences:
         rule = json.dumps(a.model_dump(mode="json", by_alias=True)["rule"], sort_keys=True)
         exclusions = json.dumps(a.model_dump(mode="json", by_alias=True)["exclusions"], sort_keys=True)
-        values = [a.name, a.description, a.owner, a.purpose, a.channel, a.priority, float(a.holdout_share), rule, exclusions]
+        values = [
+            a.name,
+            a.description,
+            a.owner,
+            a.purpose,
+            a.channel,
+            a.priority,
+            float(a.holdout_share),
+            rule,
+            exclusions,
+        ]
         rows.append("(" + ", ".join(_literal(v) for v in values) + ")")
     return (
         _HEADER

@@ -76,9 +76,7 @@ def fit_clv(summary: pd.DataFrame, *, max_customers: int = 200_000, seed: int = 
     if customers < 10:
         raise ValueError(f"CLV needs at least 10 customers with a purchase to fit; got {customers}")
     sample = summary.sample(max_customers, random_state=seed) if customers > max_customers else summary
-    bg = BetaGeoModel(
-        data=sample[["customer_id", "frequency", "recency", "T"]], model_config=_flat(BG_NBD_PARAMS)
-    )
+    bg = BetaGeoModel(data=sample[["customer_id", "frequency", "recency", "T"]], model_config=_flat(BG_NBD_PARAMS))
     bg.fit(method="map", progressbar=False)
     bg_params = {name: float(bg.idata.posterior[name].values.ravel()[0]) for name in BG_NBD_PARAMS}
 
@@ -112,7 +110,16 @@ def fit_table(fit: ClvFit, *, time_unit_days: float, observation_end: datetime, 
     ]
     return pd.DataFrame(
         [
-            (model, json.dumps(params, sort_keys=True), time_unit_days, observation_end, fit.customers, n, ll, fitted_at)
+            (
+                model,
+                json.dumps(params, sort_keys=True),
+                time_unit_days,
+                observation_end,
+                fit.customers,
+                n,
+                ll,
+                fitted_at,
+            )
             for model, params, n, ll in rows
             if params is not None
         ],

@@ -4,6 +4,6 @@
 support tickets, surveys, consent, messages) in part files plus ``_ground_truth/``.
 """
 
-from .generate import GenerationSummary, generate
+from .generate import GenerationSummary, generate, generated_period_end
 
-__all__ = ["GenerationSummary", "generate"]
+__all__ = ["GenerationSummary", "generate", "generated_period_end"]

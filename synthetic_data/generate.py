@@ -9,6 +9,7 @@ in the main process in chunk order, so the output is identical whatever the numb
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,14 @@ def _planted_json(
         },
         "bad_rows": planted.bad_rows,
     }
+
+
+def generated_period_end(out_dir: Path) -> datetime | None:
+    """The end of the period a generated landing zone covers (from its generator settings), or None when the
+    folder was not written by the generator. Demos compute traits as of this time."""
+    planted = out_dir / TRUTH_DIR / "planted.json"
+    if not planted.is_file():
+        return None
+    generator = json.loads(planted.read_text(encoding="utf-8"))["generator"]
+    start = datetime.fromisoformat(generator["start"].replace("Z", "+00:00"))
+    return start + timedelta(days=generator["days"])
