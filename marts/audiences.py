@@ -282,7 +282,7 @@ def compile_audiences(
     directory: Path = AUDIENCES_DIR, generated: Path = GENERATED_DIR, project: Path = DBT_PROJECT
 ) -> list[Audience]:
     """Validate every audience file and (re)write the generated dbt models; return the audiences."""
-    audiences = load_audiences(directory, known_traits=known_traits(project) or None)
+    audiences = load_audiences(directory, known_traits=known_traits(project))
     generated.mkdir(parents=True, exist_ok=True)
     for stale in generated.glob("*.sql"):
         stale.unlink()

@@ -49,7 +49,7 @@ def dbt_args(lake: Lake, as_of: datetime, env: str) -> list[str]:
 
 
 @contextmanager
-def _lake_environment(lake: Lake, env: str) -> Iterator[None]:
+def lake_environment(lake: Lake, env: str) -> Iterator[None]:
     # profiles.yml reads these (the DuckDB file lives under the lake); restored afterwards for the caller.
     saved = {k: os.environ.get(k) for k in ("CDP_LAKE_ROOT", "CDP_ENV")}
     os.environ.update(CDP_LAKE_ROOT=str(lake.root), CDP_ENV=env)
@@ -87,7 +87,7 @@ def run_dbt(
             node = event.data.node_info
             progress(node.unique_id, node.node_status)
 
-    with _lake_environment(lake, env):
+    with lake_environment(lake, env):
         result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, as_of, env)])
     results = []
     if result.result is not None and hasattr(result.result, "results"):
@@ -119,5 +119,19 @@ def build_marts(
     return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
 
 
-def project_dir() -> Path:
-    return DBT_PROJECT
+def manifest_path() -> Path:
+    """dbt's manifest for the Dagster code location, parsed again whenever a project file is newer than it."""
+    from dbt.cli.main import dbtRunner
+
+    target = DBT_PROJECT / "target"
+    manifest = target / "manifest.json"
+    compile_audiences()
+    sources = [
+        p for p in DBT_PROJECT.rglob("*") if p.suffix in (".sql", ".yml", ".py", ".csv") and "target" not in p.parts
+    ]
+    if not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime:
+        args = ["parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--quiet"]
+        result = dbtRunner().invoke([*args, "--target-path", str(target)])
+        if not result.success:
+            raise BuildFailed(f"dbt parse failed: {result.exception}")
+    return manifest

@@ -5,6 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration import resources
-from orchestration.defs import identity, ingest, maintenance
+from orchestration.defs import identity, ingest, maintenance, marts
 
-defs = dg.Definitions.merge(resources.defs, ingest.defs, identity.defs, maintenance.defs)
+defs = dg.Definitions.merge(resources.defs, ingest.defs, identity.defs, marts.defs, maintenance.defs)
