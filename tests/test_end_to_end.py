@@ -86,3 +86,33 @@ def test_dagster_identity_job_meets_the_accuracy_targets(generated, tmp_path):
 
 def _map(lake: Lake) -> list[dict]:
     return DeltaTable(lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table().to_pylist()
+
+
+def test_dagster_marts_job_builds_checked_delta_marts(generated, tmp_path, monkeypatch):
+    landing, _ = generated
+    lake = Lake(tmp_path / "lake")
+    config = {"resources": {"lake": {"config": {"lake_root": str(lake.root), "landing_root": str(landing)}}}}
+    monkeypatch.setenv("CDP_AS_OF", "2026-01-01T00:00:00+00:00")  # the generated year's end
+    for job in ("ingest_job", "identity_job"):
+        assert defs.resolve_job_def(job).execute_in_process(run_config=config).success
+
+    result = defs.resolve_job_def("marts_job").execute_in_process(run_config=config)
+
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed] == []
+    assert {(c.asset_key.path[-1], c.check_name) for c in checks} >= {
+        ("customers", "great_expectations"),
+        ("customer_traits", "great_expectations"),
+        ("customers", "unique_customers_customer_id"),
+    }
+    identity_customers = {r["customer_id"] for r in _map(lake)}
+    customers = DeltaTable(lake.uri(layout.CUSTOMERS)).to_pyarrow_table(columns=["customer_id"]).column(0).to_pylist()
+    assert sorted(customers) == sorted(identity_customers)  # one golden record per resolved person
+    orders = _rows(lake, layout.bronze("orders")) + _rows(lake, layout.bronze("pos_transactions"))
+    assert _rows(lake, layout.CUSTOMER_ORDERS) == orders  # every order and POS transaction, once
+    traits = DeltaTable(lake.uri(layout.CUSTOMER_TRAITS)).to_pyarrow_table().to_pylist()
+    buyers = [t for t in traits if t["frequency"] > 0]
+    assert buyers and all(0 <= t["p_alive"] <= 1 for t in buyers)
+    assert {t["as_of"].isoformat() for t in traits} == {"2026-01-01T00:00:00+00:00"}
+    assert _rows(lake, layout.AUDIENCE_MEMBERSHIPS) > 0

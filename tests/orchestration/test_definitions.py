@@ -36,8 +36,14 @@ def test_definitions_load() -> None:
     graph = defs.resolve_asset_graph()
     identity_gates = {dg.AssetCheckKey(IDENTITY_MAP_KEY, name) for name in GATE_NAMES}
     bronze_checks = {dg.AssetCheckKey(key, name) for key in ALL_BRONZE for name in CHECK_NAMES}
-    assert graph.asset_check_keys == bronze_checks | identity_gates
-    blocking = {key.name: graph.get_check_spec(key).blocking for key in graph.asset_check_keys}
+    mart_suites = {
+        dg.AssetCheckKey(dg.AssetKey(["gold", t]), "great_expectations") for t in ("customers", "customer_traits")
+    }
+    # dbt's data tests show as checks of the model they test (e.g. unique_customers_customer_id on gold/customers)
+    dbt_tests = graph.asset_check_keys - bronze_checks - identity_gates - mart_suites
+    assert dg.AssetCheckKey(dg.AssetKey(["gold", "customers"]), "unique_customers_customer_id") in dbt_tests
+    assert graph.asset_check_keys >= bronze_checks | identity_gates | mart_suites
+    blocking = {key.name: graph.get_check_spec(key).blocking for key in graph.asset_check_keys - dbt_tests}
     assert blocking == {
         "reconciliation": True,
         "contract_expectations": True,
@@ -45,7 +51,11 @@ def test_definitions_load() -> None:
         "cluster_size": True,
         "merge_split_spike": True,
         "matched_share": True,
+        "great_expectations": True,
     }
+    marts = defs.resolve_job_def("marts_job").asset_layer.selected_asset_keys
+    assert {dg.AssetKey(["gold", t]) for t in ("customers", "customer_traits", "audience_memberships")} <= marts
+    assert IDENTITY_MAP_KEY in graph.get(dg.AssetKey(["dbt", "stg_identity__identity_map"])).parent_keys
     identity = defs.resolve_job_def("identity_job")
     assert IDENTITY_MAP_KEY in identity.asset_layer.selected_asset_keys
     assert set(graph.get(IDENTITY_MAP_KEY).parent_keys) >= ALL_BRONZE
