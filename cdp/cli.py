@@ -298,7 +298,9 @@ def _parse_as_of(text: str):
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO-8601 time, e.g. 2025-12-31T00:00:00Z", "--as-of") from None
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO-8601 time, e.g. 2025-12-31T00:00:00Z", param_hint="--as-of"
+        ) from None
 
 
 audience_app = typer.Typer(

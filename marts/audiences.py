@@ -247,7 +247,7 @@ def _definitions_model(audiences: list[Audience]) -> str:
     for a in audiences:
         rule = json.dumps(a.model_dump(mode="json", by_alias=True)["rule"], sort_keys=True)
         exclusions = json.dumps(a.model_dump(mode="json", by_alias=True)["exclusions"], sort_keys=True)
-        values = [
+        values: list[Scalar] = [
             a.name,
             a.description,
             a.owner,
@@ -291,3 +291,12 @@ def compile_audiences(
     (generated / "int_audiences__members.sql").write_text(_union_model(audiences), encoding="utf-8")
     (generated / "int_audiences__definitions.sql").write_text(_definitions_model(audiences), encoding="utf-8")
     return audiences
+
+
+def traits_markdown(project: Path = DBT_PROJECT) -> str:
+    """The trait definitions table of the README, from the documented columns of customer_traits."""
+    spec = yaml.safe_load((project / "models" / "marts" / "_marts.yml").read_text(encoding="utf-8"))
+    model = next(m for m in spec["models"] if m["name"] == "customer_traits")
+    lines = ["| trait | type | definition |", "|---|---|---|"]
+    lines += [f"| `{c['name']}` | {c.get('data_type', '')} | {c.get('description', '')} |" for c in model["columns"]]
+    return "\n".join(lines)

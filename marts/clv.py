@@ -15,6 +15,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,12 @@ def _flat(names: tuple[str, ...]) -> dict:
     return {name: Prior("HalfFlat") for name in names}
 
 
-def _log_likelihood(model) -> float:
+def _point(model: Any, names: tuple[str, ...]) -> dict[str, float]:
+    """The fitted (MAP) value of each parameter: a posterior of one chain and one draw."""
+    return {name: float(model.idata.posterior[name].values.ravel()[0]) for name in names}
+
+
+def _log_likelihood(model: Any) -> float:
     """The data's log-likelihood at the fitted point (flat priors add nothing; no Jacobian of the log transform)."""
     values = {}
     for rv in model.model.free_RVs:
@@ -78,7 +84,7 @@ def fit_clv(summary: pd.DataFrame, *, max_customers: int = 200_000, seed: int = 
     sample = summary.sample(max_customers, random_state=seed) if customers > max_customers else summary
     bg = BetaGeoModel(data=sample[["customer_id", "frequency", "recency", "T"]], model_config=_flat(BG_NBD_PARAMS))
     bg.fit(method="map", progressbar=False)
-    bg_params = {name: float(bg.idata.posterior[name].values.ravel()[0]) for name in BG_NBD_PARAMS}
+    bg_params = _point(bg, BG_NBD_PARAMS)
 
     repeat = sample[(sample["frequency"] > 0) & (sample["monetary_value"] > 0)]
     gg_params, gg_ll = None, None
@@ -87,7 +93,7 @@ def fit_clv(summary: pd.DataFrame, *, max_customers: int = 200_000, seed: int = 
             data=repeat[["customer_id", "frequency", "monetary_value"]], model_config=_flat(GAMMA_GAMMA_PARAMS)
         )
         gg.fit(method="map", progressbar=False)
-        gg_params = {name: float(gg.idata.posterior[name].values.ravel()[0]) for name in GAMMA_GAMMA_PARAMS}
+        gg_params = _point(gg, GAMMA_GAMMA_PARAMS)
         gg_ll = _log_likelihood(gg)
     return ClvFit(
         bg_nbd=bg_params,

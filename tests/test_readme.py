@@ -6,6 +6,7 @@ import re
 
 from cdp.settings import Settings, project_root, settings_markdown
 from ingest.contracts import SOURCES, markdown
+from marts.audiences import traits_markdown
 
 README = (project_root() / "README.md").read_text()
 
@@ -29,3 +30,7 @@ def test_the_landing_contract_in_the_readme_is_the_one_in_code():
 def test_readme_starts_with_the_two_commands():
     assert README.index("make demo") < README.index("## How the data flows")
     assert README.index("make test") < README.index("## How the data flows")
+
+
+def test_the_trait_definitions_are_the_documented_columns():
+    assert _section("traits") == traits_markdown()
