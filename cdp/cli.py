@@ -236,7 +236,7 @@ def resolve(
     _resolve(_settings(lake=lake), rules, retrain=retrain)
 
 
-def _build(settings: Settings, *, select: str | None, full_refresh: bool) -> None:
+def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_clv: bool = False) -> None:
     from marts.audiences import AudienceError
     from marts.build import BuildFailed, build_marts
 
@@ -254,6 +254,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool) -> Non
                 env=settings.env,
                 select=select,
                 full_refresh=full_refresh,
+                refit_clv=refit_clv,
                 progress=step,
             )
         except (BuildFailed, AudienceError) as exc:
@@ -284,12 +285,13 @@ def build(
     as_of: AsOfOption = None,
     select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. 'customer_traits+'.")] = None,
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+    refit_clv: Annotated[bool, typer.Option(help="Refit the CLV models now instead of re-using a recent fit.")] = False,
 ) -> None:
     """Build the profile, traits and audiences with dbt (seeds, models, tests); the marts land in gold/ as Delta."""
     settings = _settings(lake=lake)
     if as_of is not None:
         settings = settings.model_copy(update={"as_of": _parse_as_of(as_of)})
-    _build(settings, select=select, full_refresh=full_refresh)
+    _build(settings, select=select, full_refresh=full_refresh, refit_clv=refit_clv)
 
 
 def _parse_as_of(text: str):

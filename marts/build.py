@@ -35,16 +35,17 @@ class BuildReport:
         return [node for node, status, _ in self.results if status not in ("success", "pass")]
 
 
-def dbt_args(lake: Lake, as_of: datetime, env: str) -> list[str]:
+def dbt_args(lake: Lake, as_of: datetime, env: str, extra_vars: dict | None = None) -> list[str]:
     """The flags every dbt invocation of this lake takes (project, profile, target, working folders, vars)."""
     work = lake.marts_dir()
+    variables = {"lake_root": str(lake.root), "as_of": as_of.isoformat(), **(extra_vars or {})}
     return [
         "--project-dir", str(DBT_PROJECT),
         "--profiles-dir", str(DBT_PROJECT),
         "--target", env,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps({"lake_root": str(lake.root), "as_of": as_of.isoformat()}),
+        "--vars", json.dumps(variables),
     ]  # fmt: skip
 
 
@@ -77,6 +78,7 @@ def run_dbt(
     *,
     as_of: datetime,
     env: str = "local",
+    extra_vars: dict | None = None,
     progress: Callable[[str, str], None] | None = None,
 ) -> list[tuple[str, str, float]]:
     """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes."""
@@ -88,7 +90,7 @@ def run_dbt(
             progress(node.unique_id, node.node_status)
 
     with lake_environment(lake, env):
-        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, as_of, env)])
+        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, as_of, env, extra_vars)])
     results = []
     if result.result is not None and hasattr(result.result, "results"):
         results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
@@ -106,16 +108,19 @@ def build_marts(
     env: str = "local",
     select: str | None = None,
     full_refresh: bool = False,
+    refit_clv: bool = False,
     progress: Callable[[str, str], None] | None = None,
 ) -> BuildReport:
-    """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta."""
+    """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta.
+    ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use."""
     created, audiences = prepare(lake)
     command = ["build"]
     if select:
         command += ["--select", select]
     if full_refresh:
         command.append("--full-refresh")
-    results = run_dbt(lake, command, as_of=as_of, env=env, progress=progress)
+    extra = {"clv_refit": True} if refit_clv else None
+    results = run_dbt(lake, command, as_of=as_of, env=env, extra_vars=extra, progress=progress)
     return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
 
 

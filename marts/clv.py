@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -188,3 +188,20 @@ def predict_clv(
         )
         out["expected_value_365d"] = value.values.ravel()
     return out
+
+
+def reusable_fit(path: str, *, as_of: datetime, max_age: timedelta, time_unit_days: float) -> pd.DataFrame | None:
+    """The fit stored at ``path`` when it is recent enough to re-use for ``as_of`` (same time unit, fitted on data
+    up to at most ``max_age`` before ``as_of``, never after it), else None."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        stored = DeltaTable(path).to_pandas()
+    except TableNotFoundError:
+        return None
+    if stored.empty or set(stored["model"]) != {"bg_nbd", "gamma_gamma"}:
+        return None
+    ends = pd.to_datetime(stored["observation_end"], utc=True)
+    fresh = (ends <= as_of) & (ends > as_of - max_age) & (stored["time_unit_days"] == time_unit_days)
+    return stored[FIT_COLUMNS] if bool(fresh.all()) else None

@@ -1,12 +1,25 @@
-"""The CLV fit (BG/NBD and Gamma-Gamma, PyMC-Marketing, maximum likelihood) so analysts can judge it."""
+"""The CLV fit (BG/NBD and Gamma-Gamma, PyMC-Marketing, maximum likelihood) so analysts can judge it.
 
-from datetime import UTC, datetime
+A fit is re-used until it is `clv_refit_days` older than as_of (or `clv_refit` is true): refitting every build
+costs more than everything else in an incremental build, and a customer base's parameters move slowly.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 
 def model(dbt, session):
     dbt.config(materialized="delta")
-    from marts.clv import fit_clv, fit_table
+    from marts.clv import FIT_COLUMNS, fit_clv, fit_table, reusable_fit
 
+    as_of = datetime.fromisoformat(dbt.config.get("as_of") or datetime.now(UTC).isoformat())
+    previous = reusable_fit(
+        f"{dbt.config.get('lake_root')}/gold/clv_model_fit",
+        as_of=as_of,
+        max_age=timedelta(days=float(dbt.config.get("clv_refit_days"))),
+        time_unit_days=float(dbt.config.get("clv_time_unit_days")),
+    )
+    if previous is not None and str(dbt.config.get("clv_refit")).lower() != "true":
+        return previous
     summary = (
         dbt.ref("int_traits__purchases")
         .filter("customer_id is not null and purchase_count > 0")
@@ -16,22 +29,14 @@ def model(dbt, session):
         )
         .df()
     )
-    as_of = dbt.config.get("as_of")
-    observation_end = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
     if summary.shape[0] < 10:  # too few buyers to fit: an empty fit table, and no CLV predictions downstream
-        return fit_table_empty()
+        import pandas as pd
+
+        return pd.DataFrame(columns=FIT_COLUMNS)
     fit = fit_clv(summary, max_customers=int(dbt.config.get("clv_fit_max_customers")))
     return fit_table(
         fit,
         time_unit_days=float(dbt.config.get("clv_time_unit_days")),
-        observation_end=observation_end,
+        observation_end=as_of,
         fitted_at=datetime.now(UTC),
     )
-
-
-def fit_table_empty():
-    import pandas as pd
-
-    from marts.clv import FIT_COLUMNS
-
-    return pd.DataFrame(columns=FIT_COLUMNS)

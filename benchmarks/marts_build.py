@@ -1,0 +1,245 @@
+"""The dbt marts build (issue 5): a full build, then a build after 1% new orders, for N customers. Prints Markdown.
+
+    .venv/bin/python benchmarks/marts_build.py --customers 100000 1000000 --workdir /tmp/bench-marts
+
+The marts read bronze tables and the identity map. Generating, ingesting and resolving 1M customers through the
+whole pipeline takes hours on two cores, so this script writes those inputs directly, in the bronze schemas of the
+landing contract (``marts.source_tables.bronze_schema``), with DuckDB: per customer, as many rows of each source as
+the generator averages (orders 1.3, POS 0.3, CRM 0.9, consent 2.3, messages 9, surveys 0.4, tickets 0.25, events 16
+of which 1.1 identify calls), identity-map rows for every record and email/phone identifiers for the person records.
+
+Each build is ``cdp build --as-of ...`` in its own process (dbt seeds, every model, every test, every Delta write),
+timed from start to exit; peak RSS is the largest sum over the process tree, sampled every 0.2 s. Then 1% new orders
+(and their identity-map rows) arrive with a later ingest time, and the same command runs again a day later; the
+ratio is the second build's time over the first's, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+import pyarrow as pa
+from deltalake import write_deltalake
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cdp import lake as layout  # noqa: E402
+from cdp.lake import Lake  # noqa: E402
+from ingest.contracts import SOURCES  # noqa: E402
+from marts.source_tables import _OTHER_SOURCES, bronze_schema  # noqa: E402
+
+AS_OF = "2026-01-01T00:00:00+00:00"
+NEXT_DAY = "2026-01-02T00:00:00+00:00"
+LINEAGE = (
+    "[]::struct(field varchar, reason varchar)[] as _problems, 'bench' as _source_file, 1::bigint as _row_number, "
+    "'x' as _file_checksum, 'bench' as _ingest_run_id"
+)
+
+# Per source: rows per customer and the SQL select over `draws(customer, k)` that makes them.
+SOURCE_SQL = {
+    "orders": (
+        1.3,
+        """select 'O' || customer || '-' || k as order_id, 'C' || customer as customer_ref,
+            'p' || customer || '@mail.test' as email, '+8490' || lpad(customer::varchar, 7, '0') as phone,
+            ['web', 'app', 'store'][1 + (hash(customer, k) % 3)::int] as channel,
+            case when hash(customer, k) % 3 = 2 then 'S' || (customer % 40) end as store_id,
+            timestamptz '2025-01-01' + to_days((hash(k, customer) % 360)::int) as ordered_at,
+            ['delivered', 'delivered', 'delivered', 'paid', 'cancelled', 'refunded'][1 + (hash(customer) % 6)::int]
+                as status,
+            case when customer % 5 = 0 then 'USD' else 'VND' end as currency,
+            (case when customer % 5 = 0 then 20 + hash(customer, k) % 200 else 100000 + (hash(customer, k) % 90) * 10000
+             end)::decimal(18, 2) as total_amount,
+            null::timestamptz as promised_delivery_at, null::timestamptz as delivered_at,
+            null::varchar as returned_store_id,
+            [{'sku': 'SKU' || (hash(k) % 500),
+              'category': ['fashion', 'beauty', 'home', 'sports'][1 + (hash(k) % 4)::int],
+              'quantity': 1, 'unit_price': 100000::decimal(18, 2)}] as lines""",
+    ),
+    "pos_transactions": (
+        0.3,
+        """select 'T' || customer || '-' || k as transaction_id, 'S' || (customer % 40) as store_id,
+            'L' || customer as loyalty_card_id, '+8490' || lpad(customer::varchar, 7, '0') as phone,
+            timestamptz '2025-01-01' + to_days((hash(k, customer) % 360)::int) as occurred_at,
+            (50000 + (hash(customer, k) % 50) * 10000)::decimal(18, 2) as amount, 'VND' as currency,
+            null::struct(sku varchar, category varchar, quantity integer, unit_price decimal(18, 2))[] as items""",
+    ),
+    "crm_contacts": (
+        0.9,
+        """select 'K' || customer || '-' || k as contact_id, 'First' || (customer % 997) as first_name,
+            'Last' || (customer % 1999) as last_name, 'p' || customer || '@mail.test' as email,
+            '+8490' || lpad(customer::varchar, 7, '0') as phone,
+            date '1960-01-01' + to_days((hash(customer) % 15000)::int) as date_of_birth,
+            ['female', 'male'][1 + (customer % 2)::int] as gender, customer || ' Street' as address_line1,
+            null as address_line2, 'City' || (customer % 50) as city, lpad((customer % 99999)::varchar, 5, '0')
+            as postcode, null as state, 'VN' as country, timestamptz '2024-06-01' as created_at,
+            timestamptz '2025-01-01' + to_days((hash(customer, k) % 300)::int) as updated_at""",
+    ),
+    "consent_events": (
+        2.3,
+        """select 'N' || customer || '-' || k as consent_id, 'C' || customer as customer_ref, null as email,
+            null as phone, ['marketing', 'personalisation', 'analytics'][1 + (hash(customer, k) % 3)::int] as purpose,
+            ['email', 'sms', 'push'][1 + (hash(k, customer) % 3)::int] as channel,
+            case when hash(customer, k, 7) % 6 = 0 then 'withdrawn' else 'granted' end as status,
+            'web_form' as source, 'v1' as policy_version,
+            timestamptz '2025-01-01' + to_days((hash(customer, k, 3) % 360)::int) as occurred_at""",
+    ),
+    "messages_sent": (
+        9.0,
+        """select 'M' || customer || '-' || k as message_id, 'CMP' || (k % 7) as campaign_id,
+            ['email', 'sms', 'push'][1 + (hash(customer, k) % 3)::int] as channel,
+            'p' || customer || '@mail.test' as recipient,
+            timestamptz '2025-11-01' + to_days((hash(customer, k, 5) % 61)::int) as sent_at,
+            case when k % 4 = 0 then 'transactional' else 'marketing' end as purpose""",
+    ),
+    "survey_responses": (
+        0.4,
+        """select 'R' || customer || '-' || k as response_id, ['NPS', 'CSAT', 'CES'][1 + (k % 3)::int] as survey_type,
+            case k % 3 when 0 then hash(customer) % 11 when 1 then 1 + hash(customer) % 5 else 1 + hash(customer) % 7
+            end::integer as score, null as comment, 'C' || customer as customer_ref, null as email, null as phone,
+            'delivery' as touchpoint, 'email' as channel, null as store_id,
+            timestamptz '2025-01-01' + to_days((hash(customer, k, 9) % 360)::int) as responded_at, 'vi' as language,
+            null as order_id, null as ticket_id""",
+    ),
+    "support_tickets": (
+        0.25,
+        """select 'X' || customer || '-' || k as ticket_id, 'C' || customer as customer_ref, null as email,
+            null as phone, 'chat' as channel,
+            timestamptz '2025-01-01' + to_days((hash(customer, k, 11) % 360)::int) as opened_at,
+            null::timestamptz as first_response_at,
+            case when customer % 7 = 0 then null else timestamptz '2025-12-31' end as resolved_at,
+            1 as contact_count, false as escalated_to_human, 'help' as subject, null as body, 'vi' as language,
+            null as order_id""",
+    ),
+    "events": (
+        16.0,
+        """select 'E' || customer || '-' || k as messageId,
+            case when k % 15 = 0 then 'identify' else 'track' end as type, 'a' || customer as anonymousId,
+            'C' || customer as userId, case when k % 15 <> 0 then 'Product Viewed' end as event, null as name,
+            null as previousId, null as groupId, null as properties,
+            case when k % 15 = 0 then '{"firstName": "First' || (customer % 997) || '"}' end as traits,
+            null as context, null as context_ip, null as context_user_agent, null as context_device_id,
+            null as context_locale, null as context_timezone, 'web' as context_channel,
+            timestamptz '2025-01-01' + to_seconds((hash(customer, k) % 31536000)::bigint) as timestamp,
+            null::timestamptz as sentAt, null::timestamptz as receivedAt""",
+    ),
+}
+RECORD_ID = {name: contract.record_id for name, contract in SOURCES.items()}
+PERSON_SOURCES = ("orders", "pos_transactions", "crm_contacts", "consent_events", "survey_responses", "support_tickets")
+
+
+def _write(con: duckdb.DuckDBPyConnection, lake: Lake, table: layout.Table, sql: str, schema: pa.Schema) -> int:
+    arrow = con.sql(sql).to_arrow_table()
+    arrow = pa.Table.from_arrays([arrow.column(f.name).cast(f.type) for f in schema], schema=schema)
+    write_deltalake(lake.uri(table), arrow, mode="append")
+    return arrow.num_rows
+
+
+def synthesize(lake: Lake, customers: int, *, first: int = 0, only: tuple[str, ...] | None = None,
+               ingested_at: str = "2025-12-31T23:00:00+00:00", suffix: str = "") -> dict[str, int]:  # fmt: skip
+    """Write bronze rows and identity-map rows (and email/phone identifiers) for customers first..first+N."""
+    con = duckdb.connect()
+    rows: dict[str, int] = {}
+    for source, (per_customer, select) in SOURCE_SQL.items():
+        if only is not None and source not in only:
+            continue
+        # k draws per customer: floor(rate) each, plus one more for a fraction of customers
+        con.execute(
+            f"""create or replace table draws as
+            select customer, k from range({first}, {first + customers}) t(customer),
+            lateral (select unnest(range(({int(per_customer)} + (hash(customer, '{source}') % 100 <
+                     {round((per_customer % 1) * 100)})::int)::bigint)) as k)"""
+        )
+        if suffix:  # new records get new ids
+            con.execute(f"update draws set k = k + 1000000 * {suffix}")
+        body = f"select *, {LINEAGE}, timestamptz '{ingested_at}' as _ingested_at from ({select} from draws)"
+        schema = bronze_schema(SOURCES[source])
+        rows[source] = _write(con, lake, layout.bronze(source), body, schema)
+        record = RECORD_ID[source]
+        time_column = {"orders": "ordered_at", "pos_transactions": "occurred_at", "crm_contacts": "updated_at",
+                       "consent_events": "occurred_at", "messages_sent": "sent_at", "survey_responses": "responded_at",
+                       "support_tickets": "opened_at", "events": "timestamp"}[source]  # fmt: skip
+        idmap = f"""select 'cus_' || lpad(printf('%x', customer), 16, '0') as customer_id, '{source}' as source,
+            {record} as source_record_id, 'customer_ref' as matched_by, 1.0::double as match_probability,
+            {time_column} as observed_at, 'bench' as rule_version, 'bench' as run_id
+            from ({select.replace("select ", "select customer, ", 1)} from draws)"""
+        _write(con, lake, layout.IDENTITY_MAP, idmap, _OTHER_SOURCES[layout.IDENTITY_MAP])
+        if source in PERSON_SOURCES:
+            identifiers = f"""select 0::bigint as node, '{source}:' || {record} as record_key, '{source}' as source,
+                {record} as source_record_id, {time_column} as observed_at, id_type, raw_value, null as region_hint,
+                raw_value as value, null as drop_reason, 'used' as status, 'bench' as run_id
+                from (select customer, {record}, {time_column},
+                        'p' || customer || '@mail.test' as email, '+8490' || lpad(customer::varchar, 7, '0') as phone
+                      from ({select.replace("select ", "select customer, ", 1)} from draws))
+                unpivot (raw_value for id_type in (email, phone))"""
+            _write(con, lake, layout.IDENTITY_IDENTIFIERS, identifiers, _OTHER_SOURCES[layout.IDENTITY_IDENTIFIERS])
+    return rows
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
+    """``cdp build`` in its own process: (seconds, peak RSS in MB over the process tree)."""
+    command = [str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    watched, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            peak = max(peak, _tree_rss(watched))
+        time.sleep(0.2)
+    output, _ = child.communicate()
+    seconds = time.perf_counter() - start
+    if child.returncode != 0:
+        raise RuntimeError(output[-4000:])
+    return seconds, peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-marts"))
+    args = parser.parse_args()
+    lines = [
+        "| customers | bronze rows | full build s | peak RSS MB | new orders | incremental build s | peak RSS MB "
+        "| incremental / full |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for customers in args.customers:
+        lake = Lake(args.workdir / f"lake-{customers}")
+        shutil.rmtree(lake.root, ignore_errors=True)
+        start = time.perf_counter()
+        rows = synthesize(lake, customers)
+        print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
+        full, full_rss = timed_build(lake, AS_OF)
+        print(f"full build {full:.1f} s, {full_rss:.0f} MB", flush=True)
+        new_orders = synthesize(
+            lake, customers // 100, only=("orders",), ingested_at="2026-01-01T12:00:00+00:00", suffix="1"
+        )["orders"]
+        incremental, incremental_rss = timed_build(lake, NEXT_DAY)
+        print(f"incremental build {incremental:.1f} s, {incremental_rss:.0f} MB", flush=True)
+        lines.append(
+            f"| {customers:,} | {sum(rows.values()):,} | {full:.1f} "
+            f"| {full_rss:,.0f} | {new_orders:,} | {incremental:.1f} | {incremental_rss:,.0f} "
+            f"| {incremental / full:.2f} |"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
