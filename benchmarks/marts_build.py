@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from cdp import lake as layout  # noqa: E402
 from cdp.lake import Lake  # noqa: E402
 from ingest.contracts import SOURCES  # noqa: E402
-from marts.source_tables import _OTHER_SOURCES, bronze_schema  # noqa: E402
+from marts.source_tables import OTHER_SOURCE_SCHEMAS, bronze_schema  # noqa: E402
 
 AS_OF = "2026-01-01T00:00:00+00:00"
 NEXT_DAY = "2026-01-02T00:00:00+00:00"
@@ -172,7 +172,7 @@ def synthesize(lake: Lake, customers: int, *, first: int = 0, only: tuple[str, .
             {record} as source_record_id, 'customer_ref' as matched_by, 1.0::double as match_probability,
             {time_column} as observed_at, 'bench' as rule_version, 'bench' as run_id
             from ({select.replace("select ", "select customer, ", 1)} from draws)"""
-        _write(con, lake, layout.IDENTITY_MAP, idmap, _OTHER_SOURCES[layout.IDENTITY_MAP])
+        _write(con, lake, layout.IDENTITY_MAP, idmap, OTHER_SOURCE_SCHEMAS[layout.IDENTITY_MAP])
         if source in PERSON_SOURCES:
             identifiers = f"""select 0::bigint as node, '{source}:' || {record} as record_key, '{source}' as source,
                 {record} as source_record_id, {time_column} as observed_at, id_type, raw_value, null as region_hint,
@@ -181,7 +181,7 @@ def synthesize(lake: Lake, customers: int, *, first: int = 0, only: tuple[str, .
                         'p' || customer || '@mail.test' as email, '+8490' || lpad(customer::varchar, 7, '0') as phone
                       from ({select.replace("select ", "select customer, ", 1)} from draws))
                 unpivot (raw_value for id_type in (email, phone))"""
-            _write(con, lake, layout.IDENTITY_IDENTIFIERS, identifiers, _OTHER_SOURCES[layout.IDENTITY_IDENTIFIERS])
+            _write(con, lake, layout.IDENTITY_IDENTIFIERS, identifiers, OTHER_SOURCE_SCHEMAS[layout.IDENTITY_IDENTIFIERS])
     return rows
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from cdp import lake as layout
 from cdp.lake import Lake
 from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.source_tables import ensure_source_tables
@@ -62,6 +63,17 @@ def lake_environment(lake: Lake, env: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def latest_as_of(lake: Lake) -> datetime | None:
+    """The as_of of the newest snapshot in the trait history, or None before the first build."""
+    if not lake.exists(layout.CUSTOMER_TRAIT_HISTORY):
+        return None
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    column = DeltaTable(lake.uri(layout.CUSTOMER_TRAIT_HISTORY)).to_pyarrow_table(columns=["as_of"]).column(0)
+    return pc.max(column).as_py() if len(column) else None
 
 
 def prepare(lake: Lake) -> tuple[list[str], list[str]]:
@@ -113,6 +125,13 @@ def build_marts(
 ) -> BuildReport:
     """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta.
     ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use."""
+    latest = latest_as_of(lake)
+    if latest is not None and as_of < latest:
+        # Membership history moves forward only: an older as_of would close stays before they were opened.
+        raise BuildFailed(
+            f"as_of {as_of.isoformat()} is before the last build's {latest.isoformat()}: build as of that time or "
+            "later (earlier views are in gold.customer_trait_history and gold.audience_memberships)"
+        )
     created, audiences = prepare(lake)
     command = ["build"]
     if select:

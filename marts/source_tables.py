@@ -36,7 +36,7 @@ _LINEAGE = [
 ]
 
 # Other tables the marts read; an empty lake (no person records yet) still builds empty marts.
-_OTHER_SOURCES: dict[Table, pa.Schema] = {
+OTHER_SOURCE_SCHEMAS: dict[Table, pa.Schema] = {
     layout.IDENTITY_MAP: pa.schema(
         [
             ("customer_id", pa.string()),
@@ -87,7 +87,7 @@ def bronze_schema(contract: SourceContract) -> pa.Schema:
 def ensure_source_tables(lake: Lake) -> list[Table]:
     """Create every missing source table of the marts as an empty Delta table; return the ones created."""
     wanted = {layout.bronze(name): bronze_schema(contract) for name, contract in SOURCES.items()}
-    wanted.update(_OTHER_SOURCES)
+    wanted.update(OTHER_SOURCE_SCHEMAS)
     created = []
     for table, schema in wanted.items():
         if not lake.exists(table):

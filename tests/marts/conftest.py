@@ -16,7 +16,7 @@ from deltalake import write_deltalake
 from cdp import lake as layout
 from cdp.lake import Lake
 from ingest.contracts import SOURCES
-from marts.source_tables import _OTHER_SOURCES, bronze_schema
+from marts.source_tables import OTHER_SOURCE_SCHEMAS, bronze_schema
 
 AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
 LINEAGE = {"_source_file": "test", "_row_number": 1, "_file_checksum": "x", "_ingest_run_id": "r", "_problems": []}
@@ -45,7 +45,7 @@ class LakeWriter:
         )  # fmt: skip
 
     def write_identity(self) -> None:
-        schema = _OTHER_SOURCES[layout.IDENTITY_MAP]
+        schema = OTHER_SOURCE_SCHEMAS[layout.IDENTITY_MAP]
         table = pa.Table.from_pylist(self.identity, schema=schema)
         write_deltalake(self.lake.uri(layout.IDENTITY_MAP), table, mode="overwrite")
 

@@ -169,3 +169,8 @@ def test_a_failing_dbt_test_fails_the_build_with_the_node(built, tmp_path):
 
     with pytest.raises(BuildFailed, match="unique_customer_orders_order_key"):
         build_marts(broken, as_of=AS_OF)
+
+
+def test_a_build_cannot_go_back_in_time(built):
+    with pytest.raises(BuildFailed, match="before the last build"):
+        build_marts(built, as_of=AS_OF - timedelta(days=30))
