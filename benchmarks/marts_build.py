@@ -181,7 +181,9 @@ def synthesize(lake: Lake, customers: int, *, first: int = 0, only: tuple[str, .
                         'p' || customer || '@mail.test' as email, '+8490' || lpad(customer::varchar, 7, '0') as phone
                       from ({select.replace("select ", "select customer, ", 1)} from draws))
                 unpivot (raw_value for id_type in (email, phone))"""
-            _write(con, lake, layout.IDENTITY_IDENTIFIERS, identifiers, OTHER_SOURCE_SCHEMAS[layout.IDENTITY_IDENTIFIERS])
+            _write(
+                con, lake, layout.IDENTITY_IDENTIFIERS, identifiers, OTHER_SOURCE_SCHEMAS[layout.IDENTITY_IDENTIFIERS]
+            )
     return rows
 
 
