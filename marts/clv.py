@@ -53,6 +53,7 @@ def _quiet() -> None:
 
 
 def _flat(names: tuple[str, ...]) -> dict:
+    """Flat priors: the MAP fit is then the maximum-likelihood fit of the papers."""
     from pymc_extras.prior import Prior
 
     return {name: Prior("HalfFlat") for name in names}
@@ -133,12 +134,17 @@ def fit_table(fit: ClvFit, *, time_unit_days: float, observation_end: datetime, 
     )
 
 
-def _with_params(model, params: dict[str, float]):
-    import arviz as az
+def _bg_nbd_purchases(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+    """BG/NBD expected purchases in the next ``t`` periods (Fader, Hardie & Lee 2005, eq. 10)."""
+    from scipy.special import hyp2f1
 
-    model.build_model()
-    model.idata = az.from_dict(posterior={name: np.array([[value]]) for name, value in params.items()})
-    return model
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
+        r + x, b + x, a + b + x - 1, t / (alpha + T + t)
+    )
+    numerator *= (a + b + x - 1) / (a - 1)
+    denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    return numerator / denominator
 
 
 def predict_clv(
@@ -150,43 +156,47 @@ def predict_clv(
     horizons_days: tuple[int, ...] = (90, 365),
     annual_discount_rate: float = 0.0,
 ) -> pd.DataFrame:
-    """Per customer: P(alive), expected purchases over each horizon, expected spend per purchase and the 365-day
-    value (Gamma-Gamma spend times BG/NBD purchases, discounted monthly), all from fitted parameters."""
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+    """Per customer: P(alive), expected purchases over each horizon, expected spend per purchase and the 12-month
+    value (Gamma-Gamma spend times BG/NBD purchases month by month, discounted monthly), from fitted parameters.
 
-    _quiet()
+    The closed forms are PyMC-Marketing's own (``BetaGeoModel.expected_probability_alive``/``expected_purchases``,
+    ``GammaGammaModel.expected_customer_spend``, ``customer_lifetime_value``) in NumPy: importing PyMC costs 7-17 s
+    per build, more than scoring a million customers. ``tests/marts/test_clv.py`` holds them equal to the library.
+    """
+    from scipy.special import expit
+
     out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
-    if summary.empty:
+    x = summary["frequency"].to_numpy(dtype="float64")
+    t_x = summary["recency"].to_numpy(dtype="float64")
+    T = summary["T"].to_numpy(dtype="float64")
+    if summary.empty or not bg_nbd:
         for column in ("p_alive", *[f"expected_purchases_{h}d" for h in horizons_days]):
-            out[column] = pd.Series(dtype="float64")
-        out["expected_spend_per_purchase"] = pd.Series(dtype="float64")
-        out["expected_value_365d"] = pd.Series(dtype="float64")
+            out[column] = np.full(len(out), np.nan)
+        out["expected_spend_per_purchase"] = np.full(len(out), np.nan)
+        out["expected_value_365d"] = np.full(len(out), np.nan)
         return out
-    data = summary[["customer_id", "frequency", "recency", "T"]]
-    bg = _with_params(BetaGeoModel(data=data, model_config=_flat(BG_NBD_PARAMS)), bg_nbd)
-    out["p_alive"] = bg.expected_probability_alive(data).values.ravel()
+    r, alpha, a, b = bg_nbd["r"], bg_nbd["alpha"], bg_nbd["a"], bg_nbd["b"]
+    log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
+    out["p_alive"] = np.where(x == 0, 1.0, expit(-log_div))
     for horizon in horizons_days:
-        purchases = bg.expected_purchases(data, future_t=horizon / time_unit_days)
-        out[f"expected_purchases_{horizon}d"] = purchases.values.ravel()
+        out[f"expected_purchases_{horizon}d"] = _bg_nbd_purchases(bg_nbd, x, t_x, T, horizon / time_unit_days)
     out["expected_spend_per_purchase"] = np.nan
     out["expected_value_365d"] = np.nan
     if gamma_gamma is not None:
-        spend = summary[["customer_id", "frequency", "monetary_value"]].assign(
-            monetary_value=lambda d: d["monetary_value"].clip(lower=0)
-        )
-        gg = _with_params(GammaGammaModel(data=spend, model_config=_flat(GAMMA_GAMMA_PARAMS)), gamma_gamma)
-        out["expected_spend_per_purchase"] = gg.expected_customer_spend(spend).values.ravel()
-        unit = {1: "D", 7: "W"}.get(int(time_unit_days), "D")
-        value = gg.expected_customer_lifetime_value(
-            transaction_model=bg,
-            data=summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].assign(
-                monetary_value=lambda d: d["monetary_value"].clip(lower=0)
-            ),
-            future_t=12,
-            discount_rate=(1 + annual_discount_rate) ** (1 / 12) - 1,
-            time_unit=unit,
-        )
-        out["expected_value_365d"] = value.values.ravel()
+        p, q, v = gamma_gamma["p"], gamma_gamma["q"], gamma_gamma["v"]
+        mean_value = summary["monetary_value"].to_numpy(dtype="float64").clip(min=0)
+        weight = p * x / (p * x + q - 1)
+        spend = (1 - weight) * (v * p / (q - 1)) + weight * mean_value
+        out["expected_spend_per_purchase"] = spend
+        # 12 monthly steps, with customer_lifetime_value's months: 4.345 weeks or 30 days
+        periods_per_month = {7.0: 4.345, 1.0: 30.0}.get(float(time_unit_days), 30 / time_unit_days)
+        monthly_rate = (1 + annual_discount_rate) ** (1 / 12) - 1
+        value, previous = np.zeros(len(out)), np.zeros(len(out))
+        for month in range(1, 13):
+            cumulative = _bg_nbd_purchases(bg_nbd, x, t_x, T, month * periods_per_month)
+            value += spend * (cumulative - previous) / (1 + monthly_rate) ** month
+            previous = cumulative
+        out["expected_value_365d"] = value
     return out
 
 

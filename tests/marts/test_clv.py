@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,3 +63,28 @@ def test_predictions_are_probabilities_and_grow_with_the_horizon(cdnow, fit):
 def test_too_few_buyers_is_a_clear_error(cdnow):
     with pytest.raises(ValueError, match="at least 10 customers"):
         fit_clv(cdnow.head(3))
+
+
+def test_numpy_scoring_equals_pymc_marketing(cdnow, fit):
+    """predict_clv mirrors the library's closed forms without importing PyMC; it must give the library's numbers."""
+    import arviz as az
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    data = cdnow[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    bg = BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
+    bg.build_model()
+    bg.idata = az.from_dict(posterior={k: np.array([[v]]) for k, v in fit.bg_nbd.items()})
+    gg = GammaGammaModel(data=data[["customer_id", "frequency", "monetary_value"]])
+    gg.build_model()
+    gg.idata = az.from_dict(posterior={k: np.array([[v]]) for k, v in fit.gamma_gamma.items()})
+    ours = predict_clv(data, fit.bg_nbd, fit.gamma_gamma, time_unit_days=7, annual_discount_rate=0.1)
+
+    np.testing.assert_allclose(ours["p_alive"], bg.expected_probability_alive(data).values.ravel(), rtol=1e-9)
+    purchases = bg.expected_purchases(data, future_t=90 / 7).values.ravel()
+    np.testing.assert_allclose(ours["expected_purchases_90d"], purchases, rtol=1e-9)
+    spend = gg.expected_customer_spend(data).values.ravel()
+    np.testing.assert_allclose(ours["expected_spend_per_purchase"], spend, rtol=1e-9)
+    value = gg.expected_customer_lifetime_value(
+        transaction_model=bg, data=data, future_t=12, discount_rate=1.1 ** (1 / 12) - 1, time_unit="W"
+    )
+    np.testing.assert_allclose(ours["expected_value_365d"], value.values.ravel(), rtol=1e-9)

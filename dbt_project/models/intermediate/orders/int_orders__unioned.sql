@@ -6,20 +6,27 @@
     )
 }}
 -- Web, app and store orders and POS transactions as one append-only history, with money in the reporting currency.
--- Incremental: a run reads only bronze rows ingested since the last run.
+-- Incremental: a run reads only bronze rows ingested since the last run (per source: one may have none yet).
 
 with orders as (
     select * from {{ ref('stg_orders__orders') }}
     {% if is_incremental() %}
-    where ingested_at > (select max(ingested_at) from {{ this }} where source = 'orders')
+    where ingested_at > (
+        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }} where source = 'orders'
+    )
     {% endif %}
+    -- a re-sent order (a later status) supersedes the earlier row; across runs, unique_key replaces it
+    qualify row_number() over (partition by order_id order by ingested_at desc, ordered_at desc) = 1
 ),
 
 pos as (
     select * from {{ ref('stg_pos__transactions') }}
     {% if is_incremental() %}
-    where ingested_at > (select max(ingested_at) from {{ this }} where source = 'pos_transactions')
+    where ingested_at > (
+        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }} where source = 'pos_transactions'
+    )
     {% endif %}
+    qualify row_number() over (partition by transaction_id order by ingested_at desc) = 1
 ),
 
 rates as (

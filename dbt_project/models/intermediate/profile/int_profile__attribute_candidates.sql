@@ -14,13 +14,7 @@ contacts as (
 ),
 
 identify_traits as (
-    select
-        message_id,
-        occurred_at,
-        nullif(trim(json_extract_string(traits, '$.firstName')), '') as first_name,
-        nullif(trim(json_extract_string(traits, '$.lastName')), '') as last_name
-    from {{ ref('stg_events__events') }}
-    where event_type = 'identify' and traits is not null
+    select message_id, occurred_at, first_name, last_name from {{ ref('int_events__identify_traits') }}
 ),
 
 contact_values as (

@@ -20,12 +20,8 @@ renamed as (
         lines,
         _ingested_at as ingested_at
     from source
-),
-
--- A re-sent order (a later status) supersedes the earlier row.
-latest as (
-    select * from renamed
-    qualify row_number() over (partition by order_id order by ingested_at desc, ordered_at desc) = 1
 )
 
-select * from latest
+-- No deduplication here: int_orders__unioned keeps the latest row per order (a re-sent order, a later status)
+-- and reads only new rows, which a window over the whole table would prevent.
+select * from renamed

@@ -14,7 +14,6 @@ renamed as (
         items as lines,
         _ingested_at as ingested_at
     from source
-    qualify row_number() over (partition by transaction_id order by _ingested_at desc) = 1
 )
 
 select * from renamed
