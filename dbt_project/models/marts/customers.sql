@@ -28,36 +28,41 @@ records as (
     group by customer_id
 ),
 
-scored as (
+-- Per customer, attribute and value: its best source priority, when it was last seen and how often (any source).
+value_stats as (
     select
         candidates.customer_id,
         candidates.attribute,
         candidates.value,
-        candidates.source,
-        coalesce(own.priority, fallback.priority, 999) as priority,
-        max(candidates.observed_at) over (partition by candidates.customer_id, candidates.attribute, candidates.value)
-            as value_last_seen_at,
-        count(*) over (partition by candidates.customer_id, candidates.attribute, candidates.value) as value_count
+        min(coalesce(own.priority, fallback.priority, 999)) as priority,
+        arg_min(candidates.source, coalesce(own.priority, fallback.priority, 999)) as source,
+        max(candidates.observed_at) as last_seen_at,
+        count(*) as times_seen
     from candidates
     left join rules as own on own.attribute = candidates.attribute and own.source = candidates.source
     left join rules as fallback on fallback.attribute = '*' and fallback.source = candidates.source
+    group by candidates.customer_id, candidates.attribute, candidates.value
 ),
 
+-- The survivor: best priority, then the most recent, then the most frequent (then the smallest, to be stable).
 survivors as (
-    select customer_id, attribute, value, source
-    from scored
-    qualify row_number() over (
-        partition by customer_id, attribute
-        order by priority, value_last_seen_at desc nulls last, value_count desc, value
-    ) = 1
+    select
+        customer_id,
+        attribute,
+        arg_min(
+            {'value': value, 'source': source},
+            (priority, -coalesce(epoch_us(last_seen_at), -9223372036854775807), -times_seen, value)
+        ) as survivor
+    from value_stats
+    group by customer_id, attribute
 ),
 
 pivoted as (
     select
         customer_id,
         {% for attribute in attributes %}
-        max(value) filter (where attribute = '{{ attribute }}') as {{ attribute }},
-        max(source) filter (where attribute = '{{ attribute }}') as {{ attribute }}_source{{ ',' if not loop.last }}
+        max(survivor.value) filter (where attribute = '{{ attribute }}') as {{ attribute }},
+        max(survivor.source) filter (where attribute = '{{ attribute }}') as {{ attribute }}_source{{ ',' if not loop.last }}
         {% endfor %}
     from survivors
     group by customer_id
