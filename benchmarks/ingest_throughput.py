@@ -71,8 +71,8 @@ def engine_job(engine: str, files: list[str], out: str) -> dict:
     from cdp.settings import Settings
     from cdp.spark import get_spark
     from ingest.contracts import EVENTS
-    from ingest.framing import FRAMED_SCHEMA, frame_files
-    from ingest.validation import flag_duplicates, validate
+    from ingest.parsing import frame_and_parse, parsed_schema
+    from ingest.validation import flag_duplicates, type_and_check
 
     spark = get_spark(Settings())
     spark.range(1).count()
@@ -80,8 +80,8 @@ def engine_job(engine: str, files: list[str], out: str) -> dict:
     listing = spark.createDataFrame(
         [(i, f, "bench") for i, f in enumerate(files)], "_file_order int, path string, checksum string"
     ).repartition(min(len(files), 64))
-    framed = listing.mapInArrow(frame_files(EVENTS, 1 << 20), FRAMED_SCHEMA)
-    validate(framed, EVENTS).write.mode("overwrite").parquet(out + "/validated")
+    parsed = listing.mapInArrow(frame_and_parse(EVENTS, 1 << 20), parsed_schema(EVENTS))
+    type_and_check(parsed, EVENTS).write.mode("overwrite").parquet(out + "/validated")
     checked = spark.read.parquet(out + "/validated")
     flag_duplicates(checked, "messageId", None).write.mode("overwrite").parquet(out + "/deduped")
     rows = spark.read.parquet(out + "/deduped").count()

@@ -29,7 +29,7 @@ FRAMED_SCHEMA = (
     "_file_order int, _source_file string, _file_checksum string, _row_number long, _raw string, "
     "_record string, _frame_error string"
 )
-_ARROW_SCHEMA = pa.schema(
+FRAMED_ARROW_SCHEMA = pa.schema(
     [
         ("_file_order", pa.int32()),
         ("_source_file", pa.string()),
@@ -40,7 +40,7 @@ _ARROW_SCHEMA = pa.schema(
         ("_frame_error", pa.string()),
     ]
 )
-_RECORD_SCHEMA = pa.schema(list(_ARROW_SCHEMA)[3:])
+_RECORD_SCHEMA = pa.schema(list(FRAMED_ARROW_SCHEMA)[3:])
 BATCH_ROWS = 50_000
 
 
@@ -88,19 +88,31 @@ def _size_error(raw: str, max_record_bytes: int) -> str | None:
 
 
 def frame_jsonl(data: bytes, max_record_bytes: int) -> pa.Table:
-    """Frame a JSON-lines file: one row per non-blank line (line number, raw, error), vectorised with Arrow
-    because event files are the bulk of the landing zone."""
-    lines = pa.array(data.split(b"\n"), pa.binary())
+    """Frame a JSON-lines file: one row per non-blank line (line number, raw, error).
+
+    Event files are the bulk of the landing zone, so this never makes a Python object per line: the lines are
+    views into the decompressed buffer (offsets from the newline positions), checked and trimmed with Arrow."""
+    buffer = pa.py_buffer(data)  # no copy: every line below is a view into this buffer
+    whole = pa.Array.from_buffers(
+        pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, len(data)], np.int64)), buffer]
+    )
     try:
-        text = lines.cast(pa.string())  # validates UTF-8 in C++
+        whole.cast(pa.large_string())  # validates UTF-8 once for the whole file, in C++
     except pa.ArrowInvalid:
         decode_utf8(data)  # raises with the offset and line of the first bad byte
         raise
-    if b"\r" in data:
-        text = pc.utf8_rtrim(text, characters="\r")
+    newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A)
+    ends = newlines + 1 if data.endswith(b"\n") else np.append(newlines + 1, len(data))
+    offsets = np.concatenate(([0], ends))
+    # Each line is its bytes up to and including its newline; 64-bit offsets only for a file over 2 GB.
+    kind, offset_type = (pa.string(), np.int32) if len(data) < 2**31 else (pa.large_string(), np.int64)
+    lines = pa.Array.from_buffers(kind, len(ends), [None, pa.py_buffer(offsets.astype(offset_type)), buffer])
+    text = pc.utf8_rtrim(lines, characters="\r\n")  # the newline and any CR before it
     numbers = pa.array(np.arange(1, len(text) + 1, dtype=np.int64))
-    keep = pc.invert(pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text)))
-    text, numbers = text.filter(keep), numbers.filter(keep)
+    blank = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
+    if pc.any(blank).as_py():
+        keep = pc.invert(blank)
+        text, numbers = text.filter(keep), numbers.filter(keep)
     sizes = pc.binary_length(text)
     oversized = pc.greater(sizes, max_record_bytes)
     errors = pa.nulls(len(text), pa.string())
@@ -181,24 +193,31 @@ def _csv_records(
         yield first_line, raw, json.dumps(record, ensure_ascii=False), None
 
 
-def frame_files(
-    contract: SourceContract, max_record_bytes: int
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Build the ``mapInArrow`` function for one source. Input rows: _file_order, path, checksum."""
+def listed_files(listing: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, str, str]]:
+    """(_file_order, path, checksum) of each file in a listing of landing files, as ``mapInArrow`` passes it."""
+    for batch in listing:
+        yield from zip(
+            batch.column("_file_order").to_pylist(),
+            batch.column("path").to_pylist(),
+            batch.column("checksum").to_pylist(),
+            strict=True,
+        )
+
+
+def batches_of(table: pa.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The table as record batches of ``schema``: cast per batch, because the raw text of a file over 2 GB has
+    64-bit offsets and only a batch of it fits the 32-bit string type Spark receives."""
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        yield batch.cast(schema)
+
+
+def file_framer(contract: SourceContract, max_record_bytes: int) -> Callable[[int, str, str], pa.Table]:
+    """Build the function that frames one landing file (_file_order, path, checksum) into a table of records
+    with the columns of :data:`FRAMED_SCHEMA`; a rejected file is one row with its reason."""
     known_columns = tuple(f.name for f in contract.fields if not f.json_path)
     accepted_suffixes = tuple(p.removeprefix("*") for p in contract.file_patterns)
 
-    def frame(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            for order, path, checksum in zip(
-                batch.column("_file_order").to_pylist(),
-                batch.column("path").to_pylist(),
-                batch.column("checksum").to_pylist(),
-                strict=True,
-            ):
-                yield from _frame_one(order, path, checksum)
-
-    def _frame_one(order: int, path: str, checksum: str) -> Iterator[pa.RecordBatch]:
+    def frame_file(order: int, path: str, checksum: str) -> pa.Table:
         try:
             if not path.endswith(accepted_suffixes):
                 raise FileRejected(
@@ -219,7 +238,19 @@ def frame_files(
             "_source_file": pa.repeat(pa.scalar(path, pa.string()), n),
             "_file_checksum": pa.repeat(pa.scalar(checksum, pa.string()), n),
         }
-        table = pa.table({**lineage, **{name: records.column(name) for name in records.column_names}})
-        yield from table.cast(_ARROW_SCHEMA).to_batches(max_chunksize=BATCH_ROWS)
+        return pa.table({**lineage, **{name: records.column(name) for name in records.column_names}})
+
+    return frame_file
+
+
+def frame_files(
+    contract: SourceContract, max_record_bytes: int
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the ``mapInArrow`` function that frames landing files. Input rows: _file_order, path, checksum."""
+    frame_file = file_framer(contract, max_record_bytes)
+
+    def frame(listing: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for order, path, checksum in listed_files(listing):
+            yield from batches_of(frame_file(order, path, checksum), FRAMED_ARROW_SCHEMA)
 
     return frame

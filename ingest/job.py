@@ -27,8 +27,15 @@ from cdp import lake as layout
 from cdp.lake import Lake
 from cdp.tables import append, delete_where, read_table
 from ingest.contracts import SOURCES, SourceContract
-from ingest.framing import FRAMED_SCHEMA, frame_files
-from ingest.validation import accepted_rows, find_repeats, per_file_counts, quarantined_rows, validate, with_repeats
+from ingest.parsing import frame_and_parse, parsed_schema
+from ingest.validation import (
+    accepted_rows,
+    find_repeats,
+    per_file_counts,
+    quarantined_rows,
+    type_and_check,
+    with_repeats,
+)
 
 INGESTED, REJECTED, SKIPPED = "ingested", "rejected", "skipped_duplicate"
 LOG_SCHEMA = (
@@ -184,11 +191,14 @@ def ingest_source(
         [(i, str(path), checksum) for i, (path, checksum) in enumerate(files)],
         "_file_order int, path string, checksum string",
     ).repartition(min(len(files), 64))  # one file per task, so files are framed in parallel
-    framed = listing.mapInArrow(frame_files(contract, max_record_bytes), FRAMED_SCHEMA)
+    # Framing and parsing in one Python function per file: DuckDB parses outside the GIL (ingest.parsing).
+    parsed = listing.mapInArrow(frame_and_parse(contract, max_record_bytes), parsed_schema(contract))
     bronze_table, quarantine_table = layout.bronze(contract.name), layout.quarantine(contract.name)
     # Checkpoint (Sail's cache() is a no-op) so each output below reads columnar rows instead of re-parsing.
+    # LZ4: this file lives for one run, and zstd's extra compression of the raw text costs more than it saves.
     staging = lake.staging_dir(run_id) / contract.name
-    validate(framed, contract).write.mode("overwrite").parquet(str(staging / "validated"))
+    checkpoint = type_and_check(parsed, contract).write.mode("overwrite").option("compression", "lz4_raw")
+    checkpoint.parquet(str(staging / "validated"))
     try:
         checked = spark.read.parquet(str(staging / "validated"))
         if contract.dedupe_on:

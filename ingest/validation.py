@@ -14,10 +14,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ingest.contracts import LINE_FIELDS, Field, FieldType, SourceContract
+from ingest.parsing import parse_batches, parsed_schema
 
 ISSUE_TYPE = "array<struct<field:string,reason:string>>"
 LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_checksum")
-_RECORD = "_fields"  # the parsed record: map of top-level key -> value as text (nested values as JSON text)
 
 
 def _issue(field: str, reason: Column) -> Column:
@@ -35,75 +35,11 @@ def _shown(value: Column) -> Column:
     return F.concat(F.lit("'"), F.substring(value, 1, 40), F.lit("'"))
 
 
-def _string_schema(names: list[str]) -> str:
-    return ", ".join(f"`{name}` string" for name in names)
-
-
-def _nested_schema(paths: list[str]) -> str:
-    """Spark schema text for dotted paths under one parent: ["device.id", "ip"] -> "`device` struct<`id`:string>,
-    `ip` string" (leaves as strings; typing happens in :func:`type_and_check`)."""
-    tree: dict = {}
-    for path in paths:
-        node = tree
-        for part in path.split("."):
-            node = node.setdefault(part, {})
-
-    def render(node: dict, sep: str) -> str:
-        return ", ".join(f"`{k}`{sep}" + (f"struct<{render(v, ':')}>" if v else "string") for k, v in node.items())
-
-    return render(tree, " ")
-
-
 def parse_records(framed: DataFrame, contract: SourceContract) -> DataFrame:
-    """One trimmed string column per contract field (empty -> null), plus lineage, _raw and _frame_error.
-
-    Each record is parsed once into a struct of its top-level keys as text (nested objects stay JSON text);
-    fields with a ``json_path`` are read from their parent's text with a second, small struct parse."""
-    record = F.coalesce(F.col("_record"), F.col("_raw"))
-    top_level = [f.name for f in contract.fields if not f.json_path]
-    parents = sorted({f.json_path.split(".")[0] for f in contract.fields if f.json_path})
-    parsed = framed.select(
-        "_file_order",
-        *LINEAGE_COLUMNS,
-        "_raw",
-        "_frame_error",
-        F.from_json(record, _string_schema(top_level)).alias(_RECORD),
-        # A JSON object starts with { and ends with }: catches truncated and non-object lines without a second
-        # parse. Garbage inside the braces parses to nulls and is quarantined as missing required fields.
-        (~(F.startswith(F.ltrim(record), F.lit("{")) & F.endswith(F.rtrim(record), F.lit("}")))).alias(
-            "_not_an_object"
-        ),
-    )
-    for parent in parents:
-        paths = [
-            f.json_path.partition(".")[2]
-            for f in contract.fields
-            if f.json_path and f.json_path.startswith(f"{parent}.")
-        ]
-        parsed = parsed.withColumn(f"_nested_{parent}", F.from_json(F.col(_RECORD)[parent], _nested_schema(paths)))
-    columns = []
-    for field in contract.fields:
-        if field.json_path:
-            parent, _, rest = field.json_path.partition(".")
-            value = F.col(f"_nested_{parent}")
-            for part in rest.split("."):
-                value = value[part]
-        else:
-            value = F.col(_RECORD)[field.name]
-        if field.required or field.type is not FieldType.STRING or field.accepted_values:
-            value = F.nullif(F.trim(value), F.lit(""))  # "  " is missing, " 42 " is 42
-        # Optional free text passes through as sent: string work per field is the bulk of the cost.
-        columns.append(value.alias(field.name))
-    not_an_object = F.when(
-        F.col("_frame_error").isNull() & F.col("_not_an_object"), F.lit("malformed JSON: not a JSON object")
-    )
-    return parsed.select(
-        "_file_order",
-        *LINEAGE_COLUMNS,
-        "_raw",
-        F.coalesce("_frame_error", not_an_object).alias("_frame_error"),
-        *columns,
-    )
+    """Framed rows (``ingest.framing.FRAMED_SCHEMA``) -> one string column per contract field, plus lineage,
+    ``_raw`` and ``_frame_error`` (a record that is not a JSON object gets one here). The parse is
+    :mod:`ingest.parsing`, in a ``mapInArrow`` function; the ingest job frames and parses in one such function."""
+    return framed.mapInArrow(parse_batches(contract), parsed_schema(contract))
 
 
 def _cast(field: Field, value: Column) -> Column:

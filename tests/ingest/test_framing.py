@@ -23,6 +23,11 @@ def test_jsonl_lines_keep_their_file_line_numbers_and_skip_blank_lines():
     ]
 
 
+def test_jsonl_last_line_without_a_newline_and_trailing_spaces_are_kept():
+    framed = frame_jsonl(b'{"a": 1}  \n\n{"b": 2}', max_record_bytes=1000).to_pylist()
+    assert [(r["_row_number"], r["_raw"]) for r in framed] == [(1, '{"a": 1}  '), (3, '{"b": 2}')]
+
+
 def test_jsonl_record_over_the_size_limit_is_an_error_naming_the_limit():
     framed = frame_jsonl(b'{"a": "' + b"x" * 2_000 + b'"}\n{"b": 1}', max_record_bytes=1_000).to_pylist()
     assert "over the 0.0 MB limit" in framed[0]["_frame_error"] and framed[1]["_frame_error"] is None
