@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 import phonenumbers
@@ -65,50 +66,64 @@ def normalise_email(raw: str, rules: Normalisation) -> Normalised:
 
 
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+_NOT_DIGIT = re.compile(r"\D")
+Reading = tuple[str, bool]  # (E.164, can be a mobile number)
 
 
-def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+@lru_cache(maxsize=1 << 16)
+def _reading(text: str, region: str | None) -> Reading | None:
+    """``text`` read as a number of ``region``: (E.164, mobile?), or None when that reading is not a valid number.
+
+    Cached: the same text comes back with other country hints, and the fallback regions re-read the same texts.
+    One ``number_type`` call both validates and types the number (``is_valid_number`` is ``number_type !=
+    UNKNOWN`` under the hood, so calling both would match the number against its region's patterns twice)."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), kind in _MOBILE_TYPES
 
 
 def normalise_phone(raw: str, region_hint: str | None, default_region: str, rules: Normalisation) -> Normalised:
     """E.164 via ``phonenumbers``. Readings are tried in order: the record's country, the default region, '+' +
     digits (a country code written without '+'), then a number valid in exactly one fallback region. With
     ``phone_mobile_only`` the first reading that is a possible mobile number wins (the digits of a US mobile can
-    also spell a Vietnamese landline)."""
+    also spell a Vietnamese landline), otherwise the first valid reading.
+
+    Lazy: readings are parsed one at a time and the first that wins ends the search, so a well-formed number costs
+    one parse; the fallback regions are only read when no earlier reading wins."""
     text = unicodedata.normalize("NFKC", raw).strip()
-    digits = re.sub(r"\D", "", text)
+    digits = _NOT_DIGIT.sub("", text)
     if not digits:
         return None, "empty"
-    readings = [
-        _parse_valid(text, r) for r in dict.fromkeys(r for r in (_region(region_hint), default_region.upper()) if r)
-    ]
+    any_valid = False
+    for reading in _readings(text, digits, phone_region(region_hint), default_region.upper(), rules):
+        if reading is None:
+            continue
+        e164, mobile = reading
+        if mobile or not rules.phone_mobile_only:
+            return e164, None
+        any_valid = True
+    return None, "not a mobile number" if any_valid else "invalid phone"
+
+
+def _readings(
+    text: str, digits: str, hinted: str | None, default_region: str, rules: Normalisation
+) -> Iterator[Reading | None]:
+    for region in dict.fromkeys(r for r in (hinted, default_region) if r):
+        yield _reading(text, region)
     if not text.startswith("+"):
-        readings.append(_parse_valid("+" + digits, None))
-    fallback = [n for r in rules.phone_fallback_regions if (n := _parse_valid(text, r)) is not None]
-    if len({_e164(n) for n in fallback}) == 1:
-        readings.append(fallback[0])
-    valid = [n for n in readings if n is not None]
-    if not valid:
-        return None, "invalid phone"
-    if rules.phone_mobile_only:
-        mobile = [n for n in valid if phonenumbers.number_type(n) in _MOBILE_TYPES]
-        if not mobile:
-            return None, "not a mobile number"
-        valid = mobile
-    return _e164(valid[0]), None
-
-
-def _e164(number: phonenumbers.PhoneNumber) -> str:
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        yield _reading("+" + digits, None)
+    fallback = {r for region in rules.phone_fallback_regions if (r := _reading(text, region)) is not None}
+    if len(fallback) == 1:
+        yield fallback.pop()
 
 
 @lru_cache(maxsize=512)
-def _region(hint: str | None) -> str | None:
+def phone_region(hint: str | None) -> str | None:
     """An ISO alpha-2 code from a country field that may hold a code or a name ('VN', 'Vietnam', 'Việt Nam')."""
     if not hint:
         return None
@@ -138,3 +153,23 @@ def normalise_postcode(raw: str | None) -> str | None:
         return None
     value = re.sub(r"[^0-9A-Za-z]", "", unicodedata.normalize("NFKC", raw)).upper()
     return value or None
+
+
+def normalise_identifier(
+    normaliser: str, raw: str, region_hint: str | None, default_region: str, rules: Normalisation
+) -> Normalised:
+    """One identifier with the normaliser its type names in the rules (token, token_upper, token_lower, email,
+    phone); ``region_hint`` is only read for phones."""
+    if normaliser == "email":
+        return normalise_email(raw, rules)
+    if normaliser == "phone":
+        return normalise_phone(raw, region_hint, default_region, rules)
+    return normalise_token(raw, case=normaliser.removeprefix("token").removeprefix("_") or "keep")
+
+
+def normalise_identifier_rows(
+    rows: list[tuple[str, str, str | None]], default_region: str, rules: Normalisation
+) -> list[Normalised]:
+    """``normalise_identifier`` over (normaliser, raw, region hint) rows: the unit of work a UDF batch sends to a
+    worker process (a module-level function, so it pickles by name)."""
+    return [normalise_identifier(kind, raw, hint, default_region, rules) for kind, raw, hint in rows]

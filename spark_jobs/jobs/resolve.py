@@ -114,6 +114,8 @@ def resolve_identities(
         present = {s: r for s, r in rules.sources.items() if io.exists(tables.bronze(s))}
         bronze = {s: io.read(tables.bronze(s)) for s in present}
         incidence = reduce(DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()])
+        # Written once: normalisation reads it three times (country hints, distinct values, the join back).
+        incidence = checkpoint(incidence, "incidence-raw")
         incidence = normalise_identifiers(incidence, rules, default_region)
         incidence = checkpoint(incidence, "incidence-normalised")
         incidence = checkpoint(guard_shared_identifiers(incidence, rules.degree_guard), "incidence")
@@ -389,7 +391,10 @@ def _identity_map(
     rules_tag: str,
     run_id: str,
 ) -> DataFrame:
-    sources = incidence.select("record_key", "source", "source_record_id", "observed_at").dropDuplicates(["record_key"])
+    # One row per record (an aggregate: dropDuplicates(subset) is slow on Sail and keeps an arbitrary row).
+    sources = incidence.groupBy("record_key").agg(
+        *[F.min(c).alias(c) for c in ("source", "source_record_id", "observed_at")]
+    )
     joined = final.join(ids.select(F.col("component").alias("final_component"), "customer_id"), "final_component")
     if link_probability is not None:
         joined = joined.join(link_probability, "det_component", "left")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from spark_jobs.normalise import fold_text, normalise_email, normalise_phone, normalise_postcode, normalise_token
+from spark_jobs.normalise import (
+    fold_text,
+    normalise_email,
+    normalise_identifier_rows,
+    normalise_phone,
+    normalise_postcode,
+    normalise_token,
+)
 from spark_jobs.rules import load_rules
 
 RULES = load_rules().normalisation
@@ -72,3 +79,30 @@ def test_tokens_and_postcodes():
     assert normalise_token("ABC-def", case="lower") == ("abc-def", None)
     assert normalise_token("   ") == (None, "empty")
     assert normalise_postcode(" sw1a 1aa ") == "SW1A1AA"
+
+
+def test_one_dispatch_for_every_identifier_type():
+    rows = [
+        ("token", " C000123 ", None),
+        ("token_upper", "ab-1", None),
+        ("token_lower", "AB-1", None),
+        ("email", "Anna.Smith+news@outlook.com", None),
+        ("phone", "(212) 555-1234", "US"),
+        ("phone", "12345", None),
+    ]
+    assert normalise_identifier_rows(rows, "VN", RULES) == [
+        ("C000123", None),
+        ("AB-1", None),
+        ("ab-1", None),
+        ("anna.smith@outlook.com", None),
+        ("+12125551234", None),
+        (None, "invalid phone"),
+    ]
+
+
+def test_a_number_whose_own_readings_fail_is_read_in_the_one_fallback_region_where_it_is_valid():
+    # Not a Vietnamese number, and '+' + digits gives no valid number either: only the US reading is valid.
+    assert normalise_phone("415 555 2671", None, "VN", RULES) == ("+14155552671", None)
+    # Without fallback regions the same digits are not a usable number.
+    bare = RULES.model_copy(update={"phone_fallback_regions": ()})
+    assert normalise_phone("415 555 2671", None, "VN", bare)[0] is None
