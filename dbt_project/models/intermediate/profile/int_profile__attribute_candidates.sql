@@ -1,24 +1,34 @@
 -- Every value each source holds for each profile attribute, long form, for survivorship (customers.sql).
 -- Emails and phones are the identifiers identity resolution normalised and used (E.164, folded), never raw text.
+-- Records are joined to their customer before they are unpivoted: ten times fewer rows through the join.
 
 with identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select source, source_record_id, customer_id from {{ ref('stg_identity__identity_map') }}
 ),
 
 identifiers as (
     select * from {{ ref('stg_identity__identifiers') }}
+    where identifier_type in ('email', 'phone')
 ),
 
 contacts as (
-    select * replace (cast(date_of_birth as varchar) as date_of_birth) from {{ ref('stg_crm__contacts') }}
+    select identity_map.customer_id, c.* replace (cast(c.date_of_birth as varchar) as date_of_birth)
+    from {{ ref('stg_crm__contacts') }} as c
+    inner join identity_map
+        on identity_map.source = 'crm_contacts' and identity_map.source_record_id = c.contact_id
+    where c.updated_at is null or c.updated_at <= {{ as_of() }}
 ),
 
 identify_traits as (
-    select message_id, occurred_at, first_name, last_name from {{ ref('int_events__identify_traits') }}
+    select identity_map.customer_id, t.occurred_at, t.first_name, t.last_name
+    from {{ ref('int_events__identify_traits') }} as t
+    inner join identity_map
+        on identity_map.source = 'events' and identity_map.source_record_id = t.message_id
+    where t.occurred_at <= {{ as_of() }}
 ),
 
 contact_values as (
-    select 'crm_contacts' as source, contact_id as source_record_id, updated_at as observed_at, attribute, value
+    select customer_id, attribute, value, 'crm_contacts' as source, updated_at as observed_at
     from contacts
     unpivot (
         value for attribute in (
@@ -29,39 +39,25 @@ contact_values as (
 ),
 
 trait_values as (
-    select 'events' as source, message_id as source_record_id, occurred_at as observed_at, attribute, value
+    select customer_id, attribute, value, 'events' as source, occurred_at as observed_at
     from identify_traits
     unpivot (value for attribute in (first_name, last_name))
 ),
 
 identifier_values as (
-    select source, source_record_id, observed_at, identifier_type as attribute, identifier as value
-    from identifiers
-    where identifier_type in ('email', 'phone')
+    select identity_map.customer_id, i.identifier_type as attribute, i.identifier as value, i.source, i.observed_at
+    from identifiers as i
+    inner join identity_map
+        on identity_map.source = i.source and identity_map.source_record_id = i.source_record_id
+    where i.observed_at is null or i.observed_at <= {{ as_of() }}
 ),
 
-candidates as (
+final as (
     select * from contact_values
     union all
     select * from trait_values
     union all
     select * from identifier_values
-),
-
-final as (
-    select
-        identity_map.customer_id,
-        candidates.attribute,
-        candidates.value,
-        candidates.source,
-        candidates.source_record_id,
-        candidates.observed_at
-    from candidates
-    inner join identity_map
-        on identity_map.source = candidates.source
-        and identity_map.source_record_id = candidates.source_record_id
-    where candidates.value is not null
-        and (candidates.observed_at is null or candidates.observed_at <= {{ as_of() }})
 )
 
-select * from final
+select * from final where value is not null
