@@ -108,13 +108,21 @@ def comparison_vectors(pairs: DataFrame, profiles: DataFrame, comparisons: dict[
 
 
 def random_pairs(profiles: DataFrame, pairs: int, seed: int = 42) -> DataFrame:
-    """About ``pairs`` random (left_key, right_key) pairs, for the chance-agreement probabilities."""
-    total = profiles.count()
+    """``pairs`` random (left_key, right_key) pairs, for the chance-agreement probabilities.
+
+    Deterministic for a given seed and set of profiles, however they are partitioned or ordered: each side is the
+    ~sqrt(2 * pairs) profiles with the smallest seeded hash of their key (a different seed per side), and the pairs
+    kept are those with the smallest seeded hash of the two keys. Hashes stand in for random draws; keys break ties.
+    """
     side = max(2, int(math.sqrt(pairs * 2)) + 1)
-    fraction = min(1.0, side / max(total, 1))
-    left = profiles.sample(fraction=fraction, seed=seed).select(F.col("profile_key").alias("left_key"))
-    right = profiles.sample(fraction=fraction, seed=seed + 1).select(F.col("profile_key").alias("right_key"))
-    return left.crossJoin(right).where(F.col("left_key") != F.col("right_key")).limit(pairs)
+
+    def pick(seed_of_side: int, name: str) -> DataFrame:
+        keyed = profiles.select(F.col("profile_key").alias(name))
+        return keyed.orderBy(F.xxhash64(name, F.lit(seed_of_side)), name).limit(side)
+
+    left, right = pick(seed, "left_key"), pick(seed + 1, "right_key")
+    crossed = left.crossJoin(right).where(F.col("left_key") != F.col("right_key"))
+    return crossed.orderBy(F.xxhash64("left_key", "right_key", F.lit(seed)), "left_key", "right_key").limit(pairs)
 
 
 def level_counts(vectors: DataFrame, comparisons: dict[str, Comparison]) -> dict[str, dict[int, int]]:

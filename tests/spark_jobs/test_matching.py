@@ -100,3 +100,18 @@ def test_model_round_trips_through_json():
     model = _model()
     again = matching.FellegiSunterModel.from_json(model.to_json())
     assert again.m == model.m and again.u == model.u and again.fields == model.fields
+
+
+def test_random_pairs_are_the_same_for_a_seed_however_the_profiles_are_laid_out(spark):
+    rows = [(f"p{i:04d}", i, "an", "nguyen", None, None, None, None) for i in range(400)]
+    one_partition = _profiles(spark, rows).coalesce(1)
+    shuffled = _profiles(spark, list(reversed(rows))).repartition(5)
+
+    def pairs(profiles, seed):
+        return sorted((r.left_key, r.right_key) for r in matching.random_pairs(profiles, 300, seed=seed).collect())
+
+    first = pairs(one_partition, 7)
+    assert first == pairs(one_partition, 7) == pairs(shuffled, 7)
+    assert len(first) == len(set(first)) == 300
+    assert all(left != right for left, right in first)
+    assert pairs(one_partition, 8) != first  # another seed draws other pairs
