@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from cdp import lake as tables
 from cdp.lake import Lake
 from cdp.tables import checkpointer
+from spark_jobs.jobs.locking import DEFAULT_STALE_AFTER, lake_lock
 from spark_jobs.rules import IdentityRules
 from spark_jobs.transforms import matching
 from spark_jobs.transforms.identifiers import (
@@ -88,8 +89,12 @@ def resolve_identities(
     retrain: bool = False,
     progress: Progress | None = None,
     file_format: str = "delta",
+    lock_stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> ResolveReport:
     """Resolve every record of the bronze tables to a customer and write the identity tables.
+
+    One run at a time per lake: the run holds ``<lake>/_locks/identity.lock`` (see :mod:`spark_jobs.jobs.locking`)
+    and raises :class:`~spark_jobs.jobs.locking.LakeLocked`, naming the holder, while another live run holds it.
 
     ``file_format="parquet"`` runs the same job on plain Parquet tables at the same paths: for engines without the
     Delta jars (JVM Spark local mode here), used by the engine benchmark only."""
@@ -108,103 +113,119 @@ def resolve_identities(
         report.seconds[step] = round(now - clock, 2)
         clock = now
 
-    try:
-        # 1. Identifiers and attributes from every bronze source that exists.
-        say("extracting identifiers")
-        present = {s: r for s, r in rules.sources.items() if io.exists(tables.bronze(s))}
-        bronze = {s: io.read(tables.bronze(s)) for s in present}
-        incidence = reduce(DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()])
-        # Written once: normalisation reads it three times (country hints, distinct values, the join back).
-        incidence = checkpoint(incidence, "incidence-raw")
-        incidence = normalise_identifiers(incidence, rules, default_region)
-        incidence = checkpoint(incidence, "incidence-normalised")
-        incidence = checkpoint(guard_shared_identifiers(incidence, rules.degree_guard), "incidence")
-        lap("normalise")
+    with lake_lock(lake, "identity", run_id=run_id, stale_after=lock_stale_after) as lock:
+        try:
+            # 1. Identifiers and attributes from every bronze source that exists.
+            say("extracting identifiers")
+            present = {s: r for s, r in rules.sources.items() if io.exists(tables.bronze(s))}
+            bronze = {s: io.read(tables.bronze(s)) for s in present}
+            incidence = reduce(
+                DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()]
+            )
+            # Written once: normalisation reads it three times (country hints, distinct values, the join back).
+            incidence = checkpoint(incidence, "incidence-raw")
+            incidence = normalise_identifiers(incidence, rules, default_region)
+            incidence = checkpoint(incidence, "incidence-normalised")
+            incidence = checkpoint(guard_shared_identifiers(incidence, rules.degree_guard), "incidence")
+            lap("normalise")
 
-        # 2. Deterministic stitching.
-        say("stitching identifiers")
-        priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
-        limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
-        usable = incidence.where(F.col("drop_reason").isNull())
-        stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
-        report.rounds += stitched.rounds
-        conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
-        incidence = checkpoint(
-            incidence.join(conflicts, "node", "left")
-            .withColumn("drop_reason", F.coalesce("drop_reason", "_conflict"))
-            .drop("_conflict"),
-            "incidence-final",
-        )
-        best = checkpoint(best_identifiers(incidence, priorities), "best")
-        deterministic = best.join(stitched.assigned.select("node", "component"), "node").select(
-            "record_key", "id_type", "component"
-        )
-        lap("stitch")
+            # 2. Deterministic stitching.
+            say("stitching identifiers")
+            priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
+            limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
+            usable = incidence.where(F.col("drop_reason").isNull())
+            stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
+            report.rounds += stitched.rounds
+            conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
+            incidence = checkpoint(
+                incidence.join(conflicts, "node", "left")
+                .withColumn("drop_reason", F.coalesce("drop_reason", "_conflict"))
+                .drop("_conflict"),
+                "incidence-final",
+            )
+            best = checkpoint(best_identifiers(incidence, priorities), "best")
+            deterministic = best.join(stitched.assigned.select("node", "component"), "node").select(
+                "record_key", "id_type", "component"
+            )
+            lap("stitch")
 
-        # 3. Probabilistic links between person records in different components.
-        say("matching person records")
-        assigned, pairs_out, links_refused = _probabilistic(
-            spark, lake, rules, bronze, present, deterministic, stitched.assigned, limits, checkpoint, report, retrain
-        )
-        lap("match")
+            # 3. Probabilistic links between person records in different components.
+            say("matching person records")
+            assigned, pairs_out, links_refused = _probabilistic(
+                spark,
+                lake,
+                rules,
+                bronze,
+                present,
+                deterministic,
+                stitched.assigned,
+                limits,
+                checkpoint,
+                report,
+                retrain,
+            )
+            lap("match")
 
-        # 4. Stable ids and outputs.
-        say("assigning stable customer ids")
-        final = best.join(assigned.select("node", F.col("component").alias("final_component")), "node")
-        final = final.join(deterministic.select("record_key", F.col("component").alias("det_component")), "record_key")
-        final = checkpoint(final, "final")
-        previous = io.read(tables.IDENTITY_MAP) if io.exists(tables.IDENTITY_MAP) else None
-        registry = io.read(tables.CUSTOMER_ID_REGISTRY) if io.exists(tables.CUSTOMER_ID_REGISTRY) else None
-        prev_records = (
-            previous.select(F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id")
-            if previous is not None
-            else None
-        )
-        ids, events = assign_stable_ids(
-            final.select("record_key", F.col("final_component").alias("component")), prev_records, registry, run_id
-        )
-        # Materialise everything that reads the previous identity map before it is overwritten below.
-        ids = checkpoint(ids, "ids")
-        events = checkpoint(events, "events")
-        link_probability = _link_probability(pairs_out)
-        identity_map = _identity_map(final, ids, link_probability, incidence, rules.tag, run_id)
-        identity_map = checkpoint(identity_map, "identity_map")
-        lap("stable_ids")
+            # 4. Stable ids and outputs.
+            say("assigning stable customer ids")
+            final = best.join(assigned.select("node", F.col("component").alias("final_component")), "node")
+            final = final.join(
+                deterministic.select("record_key", F.col("component").alias("det_component")), "record_key"
+            )
+            final = checkpoint(final, "final")
+            previous = io.read(tables.IDENTITY_MAP) if io.exists(tables.IDENTITY_MAP) else None
+            registry = io.read(tables.CUSTOMER_ID_REGISTRY) if io.exists(tables.CUSTOMER_ID_REGISTRY) else None
+            prev_records = (
+                previous.select(F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id")
+                if previous is not None
+                else None
+            )
+            ids, events = assign_stable_ids(
+                final.select("record_key", F.col("final_component").alias("component")), prev_records, registry, run_id
+            )
+            # Materialise everything that reads the previous identity map before it is overwritten below.
+            ids = checkpoint(ids, "ids")
+            events = checkpoint(events, "events")
+            link_probability = _link_probability(pairs_out)
+            identity_map = _identity_map(final, ids, link_probability, incidence, rules.tag, run_id)
+            identity_map = checkpoint(identity_map, "identity_map")
+            lap("stable_ids")
 
-        say("writing outputs")
-        now = F.lit(started).cast("timestamp")
-        io.overwrite(identity_map, tables.IDENTITY_MAP)
-        io.overwrite(
-            incidence.withColumn(
-                "status", F.when(F.col("drop_reason").isNull(), "used").otherwise("not used")
-            ).withColumn("run_id", F.lit(run_id)),
-            tables.IDENTITY_IDENTIFIERS,
-        )
-        if pairs_out is not None:
-            io.overwrite(pairs_out.withColumn("run_id", F.lit(run_id)), tables.IDENTITY_MATCH_PAIRS)
-        new_ids = ids.where("is_new").select(
-            "customer_id", now.alias("created_run_at"), F.lit(run_id).alias("created_run_id")
-        )
-        io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
-        history = events.select(
-            F.lit(run_id).alias("run_id"),
-            F.lit(rules.tag).alias("rule_version"),
-            now.alias("occurred_at"),
-            "event",
-            "customer_id",
-            "other_customer_ids",
-            "records",
-            F.when(F.col("event") == "merge", F.lit("records of the other ids are now linked to this customer"))
-            .otherwise(F.lit("records of this customer now resolve to the other ids"))
-            .alias("evidence"),
-        )
-        io.append(history, tables.IDENTITY_MERGE_HISTORY)
-        _collect_stats(report, incidence, identity_map, events, ids, links_refused)
-        lap("write")
-        _record_run(spark, io, report)
-        return report
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            say("writing outputs")
+            lock.ensure_held()  # a run whose lock was broken as stale must not write over the run that took it
+            now = F.lit(started).cast("timestamp")
+            io.overwrite(identity_map, tables.IDENTITY_MAP)
+            io.overwrite(
+                incidence.withColumn(
+                    "status", F.when(F.col("drop_reason").isNull(), "used").otherwise("not used")
+                ).withColumn("run_id", F.lit(run_id)),
+                tables.IDENTITY_IDENTIFIERS,
+            )
+            if pairs_out is not None:
+                io.overwrite(pairs_out.withColumn("run_id", F.lit(run_id)), tables.IDENTITY_MATCH_PAIRS)
+            new_ids = ids.where("is_new").select(
+                "customer_id", now.alias("created_run_at"), F.lit(run_id).alias("created_run_id")
+            )
+            io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
+            history = events.select(
+                F.lit(run_id).alias("run_id"),
+                F.lit(rules.tag).alias("rule_version"),
+                now.alias("occurred_at"),
+                "event",
+                "customer_id",
+                "other_customer_ids",
+                "records",
+                F.when(F.col("event") == "merge", F.lit("records of the other ids are now linked to this customer"))
+                .otherwise(F.lit("records of this customer now resolve to the other ids"))
+                .alias("evidence"),
+            )
+            io.append(history, tables.IDENTITY_MERGE_HISTORY)
+            _collect_stats(report, incidence, identity_map, events, ids, links_refused)
+            lap("write")
+            _record_run(spark, io, report)
+            return report
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass(frozen=True)

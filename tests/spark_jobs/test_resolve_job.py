@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from deltalake import DeltaTable
 
 from cdp import lake as layout
 from spark_jobs.jobs.explain import explain_customer, find_customer
+from spark_jobs.jobs.locking import LakeLocked, lake_lock
 from spark_jobs.jobs.resolve import MODEL_NAME, resolve_identities
 from spark_jobs.rules import load_rules
 from spark_jobs.transforms import matching
@@ -243,3 +245,12 @@ def test_ids_are_stable_across_runs_and_a_merge_keeps_the_oldest_id(spark, lake)
     assert [h["event"] for h in history] == ["merge"]
     retired = ({first["orders:X1"], first["orders:Y1"]} - {third["orders:X1"]}).pop()
     assert history[0]["other_customer_ids"] == [retired]
+
+
+def test_a_run_while_another_holds_the_lake_is_refused_before_it_writes(spark, lake):
+    write_bronze(spark, lake, "orders", [{"order_id": "O1", "customer_ref": "C1"}])
+    with lake_lock(lake, "identity", run_id="identity-other"), pytest.raises(LakeLocked, match="identity-other"):
+        resolve(spark, lake)
+    assert not lake.exists(layout.IDENTITY_MAP) and not lake.exists(layout.IDENTITY_RUNS)
+    resolve(spark, lake)  # released: the next run goes ahead and leaves no lock behind
+    assert lake.exists(layout.IDENTITY_MAP) and not lake.lock_path("identity").exists()
