@@ -5,7 +5,7 @@ with orders as (
 ),
 
 identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select * from {{ ref('int_identity__records') }}
 ),
 
 final as (

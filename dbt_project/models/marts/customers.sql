@@ -5,7 +5,7 @@
                      'address_line1', 'address_line2', 'city', 'postcode', 'state', 'country'] %}
 
 with identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select * from {{ ref('int_identity__records') }}
 ),
 
 candidates as (

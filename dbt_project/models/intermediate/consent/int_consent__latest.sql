@@ -2,7 +2,7 @@
 -- withdrawal wins over a grant (when in doubt, do not contact). No event means no consent (see customer_traits).
 
 with identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select * from {{ ref('int_identity__records') }}
 ),
 
 events as (

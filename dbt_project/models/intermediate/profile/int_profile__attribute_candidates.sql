@@ -3,7 +3,7 @@
 -- Records are joined to their customer before they are unpivoted: ten times fewer rows through the join.
 
 with identity_map as (
-    select source, source_record_id, customer_id from {{ ref('stg_identity__identity_map') }}
+    select source, source_record_id, customer_id from {{ ref('int_identity__records') }}
 ),
 
 identifiers as (

@@ -1,7 +1,7 @@
 -- Per customer and channel, messages received in the last 7 and 30 days before as_of (all purposes).
 
 with identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select * from {{ ref('int_identity__records') }}
 ),
 
 messages as (

@@ -1,7 +1,7 @@
 -- Per customer, how they feel about us as of as_of: latest NPS, CSAT and CES averages, open cases, last contact.
 
 with identity_map as (
-    select * from {{ ref('stg_identity__identity_map') }}
+    select * from {{ ref('int_identity__records') }}
 ),
 
 responses as (
