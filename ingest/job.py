@@ -195,10 +195,11 @@ def ingest_source(
     parsed = listing.mapInArrow(frame_and_parse(contract, max_record_bytes), parsed_schema(contract))
     bronze_table, quarantine_table = layout.bronze(contract.name), layout.quarantine(contract.name)
     # Checkpoint (Sail's cache() is a no-op) so each output below reads columnar rows instead of re-parsing.
-    # LZ4: this file lives for one run, and zstd's extra compression of the raw text costs more than it saves.
+    # These files live for one run and are read whole: LZ4 (zstd's smaller files cost more CPU than they save) and
+    # no column statistics (nothing prunes on them).
     staging = lake.staging_dir(run_id) / contract.name
-    checkpoint = type_and_check(parsed, contract).write.mode("overwrite").option("compression", "lz4_raw")
-    checkpoint.parquet(str(staging / "validated"))
+    checkpoint = type_and_check(parsed, contract).write.mode("overwrite")
+    checkpoint.options(compression="lz4_raw", statistics_enabled="none").parquet(str(staging / "validated"))
     try:
         checked = spark.read.parquet(str(staging / "validated"))
         if contract.dedupe_on:

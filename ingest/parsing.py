@@ -17,6 +17,7 @@ fields are null. Keys match case-sensitively; if a key repeats in one record, it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import duckdb
@@ -57,23 +58,55 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _json_path(dotted: str) -> str:
-    """A contract path as a JSON path with every key quoted: "context.device.id" -> $."context"."device"."id"."""
-    return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in dotted.split("."))
+def _structure(paths: list[str]) -> str:
+    """DuckDB ``json_transform`` structure for dotted paths, every leaf as text: ["device.id", "ip"] ->
+    {"device": {"id": "VARCHAR"}, "ip": "VARCHAR"}."""
+    tree: dict = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = "VARCHAR"
+    return json.dumps(tree)
 
 
 def _parse_sql(contract: SourceContract) -> str:
-    """One query over a table ``records(_text)`` that returns ``_malformed`` and one column per field."""
-    paths = ", ".join(_literal(_json_path(f.json_path or f.name)) for f in contract.fields)
-    columns = [f"_v[{i}] AS {_quoted(f.name)}" for i, f in enumerate(contract.fields, start=1)]
-    # A JSON object starts with "{": valid JSON that is not an object (an array, a bare value) has none of the
-    # paths, so the brace tells it apart from an empty object without a second parse.
-    malformed = "_text IS NOT NULL AND (_v IS NULL OR NOT starts_with(ltrim(_text, E' \\t\\r\\n'), '{'))"
-    # One parse per record for every path; try() turns invalid JSON into a null instead of failing the file.
+    """One query over a table ``records(_text)`` that returns ``_malformed`` and one column per field.
+
+    Each record is parsed once into a struct of its top-level keys as text; fields with a ``json_path`` are read
+    from their parent's text with a second, small parse (cheaper than extracting every path from the record)."""
+    top_level = [f.name for f in contract.fields if not f.json_path]
+    parents = sorted({f.json_path.split(".")[0] for f in contract.fields if f.json_path})
+    nested = [
+        f"try(json_transform(_r.{_quoted(parent)}, {_literal(_structure(_children(contract, parent)))}))"
+        f" AS {_quoted('_nested_' + parent)}"
+        for parent in parents
+    ]
+    columns = []
+    for field in contract.fields:
+        if field.json_path:
+            parent, _, rest = field.json_path.partition(".")
+            value = _quoted("_nested_" + parent)
+            for part in rest.split("."):
+                value = f"struct_extract({value}, {_literal(part)})"
+        else:
+            value = f"struct_extract(_r, {_literal(field.name)})"
+        columns.append(f"{value} AS {_quoted(field.name)}")
+    # A JSON object starts with "{": valid JSON that is not an object (an array, a bare value) gives a struct of
+    # nulls, so the brace tells it apart from an empty object without a second parse.
+    malformed = "_text IS NOT NULL AND (_r IS NULL OR NOT starts_with(ltrim(_text, E' \\t\\r\\n'), '{'))"
+    # try(): invalid JSON is a null struct instead of an error that fails the whole file.
     return (
-        f"SELECT {malformed} AS _malformed, {', '.join(columns)} "
-        f"FROM (SELECT _text, try(json_extract_string(_text, [{paths}])) AS _v FROM records)"
+        f"SELECT {malformed} AS _malformed, {', '.join(columns)} FROM ("
+        f"SELECT _text, _r{''.join(', ' + n for n in nested)} FROM ("
+        f"SELECT _text, try(json_transform(_text, {_literal(_structure(top_level))})) AS _r FROM records))"
     )
+
+
+def _children(contract: SourceContract, parent: str) -> list[str]:
+    """The paths under ``parent`` of the fields read from it: "context.device.id" -> "device.id"."""
+    return [f.json_path.partition(".")[2] for f in contract.fields if (f.json_path or "").startswith(parent + ".")]
 
 
 def _trimmed(values: pa.ChunkedArray) -> pa.ChunkedArray:
