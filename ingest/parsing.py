@@ -106,7 +106,8 @@ def _parse_sql(contract: SourceContract) -> str:
 
 def _children(contract: SourceContract, parent: str) -> list[str]:
     """The paths under ``parent`` of the fields read from it: "context.device.id" -> "device.id"."""
-    return [f.json_path.partition(".")[2] for f in contract.fields if (f.json_path or "").startswith(parent + ".")]
+    paths = [f.json_path for f in contract.fields if f.json_path]
+    return [path.partition(".")[2] for path in paths if path.startswith(parent + ".")]
 
 
 def _trimmed(values: pa.ChunkedArray) -> pa.ChunkedArray:
