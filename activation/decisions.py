@@ -155,8 +155,8 @@ def decide(inputs: DecisionInputs, audience: Audience, rules: Rules, send_time: 
                 m.customer_id, m.is_holdout, k.status as consent_status, k.consent_id, k.occurred_at as consent_at,
                 p.country, p.age_band, p.gender, p.preferred_category, p.open_cases, p.is_recent_detractor,
                 b.better_audience {"".join(f", c.cap_{i}" for i in range(len(caps)))},
-                coalesce(list_contains($quiet_countries, p.country),
-                         case when list_contains($known_countries, p.country) then false else $default_quiet end)
+                coalesce(list_contains($quiet_countries, upper(p.country)),
+                         case when list_contains($known_countries, upper(p.country)) then false else $default_quiet end)
                     as is_quiet
             from members m
             left join latest_consent k using (customer_id)

@@ -62,6 +62,14 @@ CLV_MODEL_FIT = Table(Layer.GOLD, "clv_model_fit")  # the BG/NBD and Gamma-Gamma
 AUDIENCES = Table(Layer.GOLD, "audiences")  # audience definitions in force
 AUDIENCE_MEMBERSHIPS = Table(Layer.GOLD, "audience_memberships")  # who was in which audience, when
 
+# Activation (activation/): one decision per person per sync, the sync records, and the deliveries log that is the
+# sync state (what each destination holds); erasure receipts and the hashed suppression list.
+ACTIVATION_DECISIONS = Table(Layer.AUDIT, "activation_decisions")  # one row per person considered per sync
+ACTIVATION_SYNCS = Table(Layer.AUDIT, "activation_syncs")  # sync started/completed/failed with counts
+ACTIVATION_DELIVERIES = Table(Layer.AUDIT, "activation_deliveries")  # delivered batches: the sync state
+ERASURE_RECEIPTS = Table(Layer.AUDIT, "erasure_receipts")  # one row per erasure, hashed identifiers only
+SUPPRESSION_LIST = Table(Layer.AUDIT, "suppression_list")  # SHA-256 of erased identifiers, dropped at bronze
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -91,6 +99,10 @@ class Lake:
     def lock_path(self, name: str) -> Path:
         """A lock file that serialises one kind of writer on this lake (e.g. ``ingest``)."""
         return self.root / "_locks" / f"{name}.lock"
+
+    def exports_dir(self) -> Path:
+        """Default folder of the file-drop activation destinations and the webhook dead letters."""
+        return self.root / "_exports"
 
     def tables(self) -> list[Table]:
         """Every Delta table that exists under the lake root, sorted by layer and name."""

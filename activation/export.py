@@ -1,0 +1,324 @@
+"""One sync of an audience to a destination: decide, audit, plan by sync mode, deliver in batches, record.
+
+Sync state is the deliveries log (``audit.activation_deliveries``): each delivered batch appends its people with
+the operation and a hash of what was sent. What a destination holds is the latest operation per person, so
+
+- ``upsert`` sends every person decided ``send`` (no removals);
+- ``mirror`` sends every such person and a removal for everyone the destination holds who is no longer sent;
+- ``diff`` sends only people who are new or whose data changed since the destination last got them, and removals.
+
+A sync that fails part-way leaves its delivered batches in the log; the next sync skips people whose latest
+delivery is from an unfinished sync with the same data, so nobody is sent twice. Batch keys are a hash of the
+batch's content, so a destination that saw a batch already (webhook ``Idempotency-Key``, an existing file) ignores it.
+
+The decisions are written before anything is sent: the audit shows what was intended even if the sync dies.
+Logs carry counts and ids only, never an email, phone or name.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import write_deltalake
+
+from activation.decisions import SEND, decide
+from activation.destinations import Batch, DeadLetter, Destination, batch_key
+from activation.inputs import load_inputs, payload
+from activation.rules import Rules
+from cdp import lake as layout
+from cdp.lake import Lake
+
+log = logging.getLogger(__name__)
+SyncMode = Literal["upsert", "mirror", "diff"]
+
+DECISION_AUDIT_SCHEMA = pa.schema(
+    [
+        ("sync_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("audience_name", pa.string()),
+        ("destination", pa.string()),
+        ("purpose", pa.string()),
+        ("channel", pa.string()),
+        ("decision", pa.string()),
+        ("reason", pa.string()),
+        ("consent_id", pa.string()),
+        ("consent_status", pa.string()),
+        ("consent_at", pa.timestamp("us", tz="UTC")),
+        ("cap_name", pa.string()),
+        ("cap_count", pa.int64()),
+        ("cap_limit", pa.int64()),
+        ("better_audience", pa.string()),
+        ("rule_version", pa.string()),
+        ("send_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+SYNC_SCHEMA = pa.schema(
+    [
+        ("sync_id", pa.string()),
+        ("audience_name", pa.string()),
+        ("destination", pa.string()),
+        ("mode", pa.string()),
+        ("status", pa.string()),  # started, completed, failed
+        ("run_by", pa.string()),
+        ("recorded_at", pa.timestamp("us", tz="UTC")),
+        ("send_time", pa.timestamp("us", tz="UTC")),
+        ("rule_version", pa.string()),
+        ("members", pa.int64()),
+        ("counts_json", pa.string()),  # decisions per reason
+        ("upserts_sent", pa.int64()),
+        ("removals_sent", pa.int64()),
+        ("batches_sent", pa.int64()),
+        ("batches_dead_lettered", pa.int64()),
+        ("error", pa.string()),
+    ]
+)
+DELIVERY_SCHEMA = pa.schema(
+    [
+        ("sync_id", pa.string()),
+        ("audience_name", pa.string()),
+        ("destination", pa.string()),
+        ("purpose", pa.string()),
+        ("channel", pa.string()),
+        ("customer_id", pa.string()),
+        ("op", pa.string()),
+        ("row_hash", pa.string()),
+        ("batch_key", pa.string()),
+        ("delivered_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclass
+class SyncReport:
+    sync_id: str
+    audience: str
+    destination: str
+    mode: str
+    dry_run: bool
+    members: int
+    counts: dict[str, int]  # per reason ("eligible" = sent)
+    upserts: int = 0
+    removals: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    status: str = "completed"
+    dead_letter_files: list[Path] = field(default_factory=list)
+
+    @property
+    def decisions(self) -> dict[str, int]:
+        sent = self.counts.get("eligible", 0)
+        return {"send": sent, "suppress": self.members - sent}
+
+
+def _row_hashes(rows: pa.Table) -> list[str]:
+    def h(*values: str | None) -> str:
+        return hashlib.sha256("\x1f".join(v or "" for v in values).encode()).hexdigest()[:32]
+
+    cols = [rows.column(c).to_pylist() for c in ("email", "phone", "first_name", "last_name")]
+    return [h(*values) for values in zip(*cols, strict=True)]
+
+
+def _state(con, audience: str, destination: str) -> dict[str, tuple[str, str, str, datetime]]:  # type: ignore[no-untyped-def]
+    """customer_id -> (op, row_hash, sync_id, delivered_at) of the latest delivery of this audience here."""
+    rows = con.execute(
+        "select customer_id, op, row_hash, sync_id, delivered_at from deliveries "
+        "where audience_name = ? and destination = ? "
+        "qualify row_number() over (partition by customer_id order by delivered_at desc, op) = 1",
+        [audience, destination],
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def _last_completed(lake: Lake, audience: str, destination: str) -> datetime | None:
+    """When the last completed sync of this audience to this destination was recorded."""
+    if not lake.exists(layout.ACTIVATION_SYNCS):
+        return None
+    from deltalake import DeltaTable
+
+    table = DeltaTable(lake.uri(layout.ACTIVATION_SYNCS)).to_pyarrow_table(
+        columns=["audience_name", "destination", "status", "recorded_at"]
+    )
+    mask = pc.and_(
+        pc.and_(pc.equal(table["audience_name"], audience), pc.equal(table["destination"], destination)),
+        pc.equal(table["status"], "completed"),
+    )
+    value = pc.max(pc.filter(table, mask)["recorded_at"]).as_py()
+    return value if isinstance(value, datetime) else None
+
+
+def _append(lake: Lake, table: layout.Table, rows: pa.Table) -> None:
+    write_deltalake(lake.uri(table), rows, mode="append")
+
+
+def export_audience(
+    lake: Lake,
+    rules: Rules,
+    audience_name: str,
+    destination: Destination,
+    *,
+    mode: SyncMode = "mirror",
+    send_time: datetime | None = None,
+    dry_run: bool = False,
+    run_by: str | None = None,
+    batch_size: int = 5000,
+) -> SyncReport:
+    send_time = send_time or datetime.now(UTC)
+    started = datetime.now(UTC)
+    sync_id = f"sync-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    run_by = run_by or getpass.getuser()
+    loaded = load_inputs(lake, audience_name, send_time)
+    audience, con = loaded.audience, loaded.con
+    decisions = decide(loaded.inputs, audience, rules, send_time)
+    counts = dict(Counter(decisions.column("reason").to_pylist()))
+    report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, decisions.num_rows, counts)
+    log.info("%s %s -> %s: %d members, %s", sync_id, audience.name, destination.name, decisions.num_rows, counts)
+    if dry_run:
+        con.close()
+        return report
+
+    n = decisions.num_rows
+
+    def constant(value: object, type_: pa.DataType) -> pa.Array:
+        return pa.array([value] * n, type_)
+
+    audit = pa.table(
+        {
+            "sync_id": constant(sync_id, pa.string()),
+            "customer_id": decisions["customer_id"],
+            "audience_name": constant(audience.name, pa.string()),
+            "destination": constant(destination.name, pa.string()),
+            "purpose": constant(audience.purpose, pa.string()),
+            "channel": constant(audience.channel, pa.string()),
+            **{c: decisions[c] for c in decisions.column_names if c != "customer_id"},
+            "rule_version": constant(rules.version, pa.string()),
+            "send_time": constant(send_time, pa.timestamp("us", tz="UTC")),
+        }
+    ).select(DECISION_AUDIT_SCHEMA.names)
+    _append(lake, layout.ACTIVATION_DECISIONS, audit.cast(DECISION_AUDIT_SCHEMA))
+    _record(lake, report, "started", send_time, rules.version, run_by)
+
+    to_send = payload(con, decisions.filter(pc.equal(decisions["decision"], SEND)).select(["customer_id"]))
+    hashes = _row_hashes(to_send)
+    state = _state(con, audience.name, destination.name)
+    con.close()
+    last_completed = _last_completed(lake, audience.name, destination.name)
+    rows = to_send.to_pylist()
+    upserts: list[tuple[dict[str, object], str]] = []
+    for row, row_hash in zip(rows, hashes, strict=True):
+        previous = state.get(str(row["customer_id"]))
+        held = previous is not None and previous[0] == "upsert" and previous[1] == row_hash
+        resumed = held and (last_completed is None or previous[3] > last_completed)  # type: ignore[index]
+        if held and (mode == "diff" or resumed):
+            continue  # unchanged since the last sync, or delivered by an unfinished sync since the last completed
+        upserts.append((row, row_hash))
+    removals: list[str] = []
+    if mode in ("mirror", "diff") and destination.supports_removals:
+        sending = set(to_send["customer_id"].to_pylist())
+        removals = sorted(c for c, (op, *_) in state.items() if op == "upsert" and c not in sending)
+
+    error: str | None = None
+    try:
+        for op, items in (("remove", [({"customer_id": c}, "") for c in removals]), ("upsert", upserts)):
+            for start in range(0, len(items), batch_size):
+                chunk = items[start : start + batch_size]
+                key = batch_key(audience.name, destination.name, op, [(str(r["customer_id"]), h) for r, h in chunk])
+                batch = Batch(key, audience.name, op, [r for r, _ in chunk], sync_id)  # type: ignore[arg-type]
+                try:
+                    destination.deliver(batch)
+                except DeadLetter as exc:
+                    report.dead_lettered += 1
+                    report.dead_letter_files.append(_dead_letter(lake, destination.name, batch, str(exc)))
+                    log.error("%s: batch %s dead-lettered: %s", sync_id, key[:12], exc)
+                    continue
+                _append(lake, layout.ACTIVATION_DELIVERIES, _deliveries(sync_id, audience, destination.name, op,
+                                                                        chunk, key))  # fmt: skip
+                report.batches += 1
+                if op == "upsert":
+                    report.upserts += len(chunk)
+                else:
+                    report.removals += len(chunk)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        report.status = "failed"
+        _record(lake, report, "failed", send_time, rules.version, run_by, error)
+        raise
+    finally:
+        destination.close()
+    report.status = "completed" if report.dead_lettered == 0 else "failed"
+    _record(lake, report, report.status, send_time, rules.version, run_by,
+            f"{report.dead_lettered} batches dead-lettered" if report.dead_lettered else None)  # fmt: skip
+    log.info(
+        "%s %s: %d upserts, %d removals in %d batches, %d dead-lettered",
+        sync_id,
+        report.status,
+        report.upserts,
+        report.removals,
+        report.batches,
+        report.dead_lettered,
+    )
+    return report
+
+
+def _deliveries(sync_id: str, audience, destination: str, op: str, chunk, key: str) -> pa.Table:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    return pa.Table.from_pylist(
+        [
+            {"sync_id": sync_id, "audience_name": audience.name, "destination": destination,
+             "purpose": audience.purpose, "channel": audience.channel, "customer_id": str(r["customer_id"]),
+             "op": op, "row_hash": h, "batch_key": key, "delivered_at": now}
+            for r, h in chunk
+        ],
+        schema=DELIVERY_SCHEMA,
+    )  # fmt: skip
+
+
+def _record(
+    lake: Lake,
+    report: SyncReport,
+    status: str,
+    send_time: datetime,
+    rule_version: str,
+    run_by: str,
+    error: str | None = None,
+) -> None:
+    row = {
+        "sync_id": report.sync_id,
+        "audience_name": report.audience,
+        "destination": report.destination,
+        "mode": report.mode,
+        "status": status,
+        "run_by": run_by,
+        "recorded_at": datetime.now(UTC),
+        "send_time": send_time,
+        "rule_version": rule_version,
+        "members": report.members,
+        "counts_json": json.dumps(report.counts, sort_keys=True),
+        "upserts_sent": report.upserts,
+        "removals_sent": report.removals,
+        "batches_sent": report.batches,
+        "batches_dead_lettered": report.dead_lettered,
+        "error": error,
+    }
+    _append(lake, layout.ACTIVATION_SYNCS, pa.Table.from_pylist([row], schema=SYNC_SCHEMA))
+
+
+def _dead_letter(lake: Lake, destination: str, batch: Batch, error: str) -> Path:
+    """The batch as it would have been sent, for inspection; the next sync retries its people (not delivered)."""
+    folder = lake.exports_dir() / "_dead_letter" / destination
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{batch.sync_id}-{batch.key[:16]}.json"
+    path.write_text(
+        json.dumps({"audience": batch.audience, "op": batch.op, "key": batch.key, "error": error, "rows": batch.rows})
+    )
+    return path

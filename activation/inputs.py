@@ -1,0 +1,184 @@
+"""Read one export's decision inputs from the lake (DuckDB over the Delta tables, nothing written).
+
+Consent events and the contact history come from bronze, resolved to customers through ``gold.identity_map``, so
+the consent gate sees every event as of send time (the gold consent mart is as of the last build). This
+platform's own earlier sends of other audiences come from ``audit.activation_deliveries``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from activation.decisions import (
+    CONSENT_SCHEMA,
+    CONTACTS_SCHEMA,
+    MEMBERS_SCHEMA,
+    MEMBERSHIPS_SCHEMA,
+    PROFILES_SCHEMA,
+    Audience,
+    DecisionInputs,
+)
+from cdp import lake as layout
+from cdp.lake import Lake, Table
+from marts.duckdb_delta import load_delta_extension
+
+
+class AudienceNotFound(LookupError):
+    pass
+
+
+class LakeNotReady(LookupError):
+    pass
+
+
+PAYLOAD_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("email", pa.string()),
+        ("phone", pa.string()),
+        ("first_name", pa.string()),
+        ("last_name", pa.string()),
+    ]
+)
+
+
+@dataclass
+class LakeInputs:
+    audience: Audience
+    inputs: DecisionInputs
+    con: duckdb.DuckDBPyConnection  # with every table registered as a view, for the payload and the state
+
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    load_delta_extension(con)
+    return con
+
+
+def _scan(lake: Lake, table: Table) -> str:
+    return "delta_scan('" + lake.uri(table).replace("'", "''") + "')"
+
+
+def _view(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, table: Table, empty_sql: str | None = None) -> None:
+    if lake.exists(table):
+        con.execute(f"create or replace view {name} as select * from {_scan(lake, table)}")
+    elif empty_sql is not None:
+        con.execute(f"create or replace view {name} as {empty_sql}")
+    else:
+        raise LakeNotReady(f"{table} does not exist in {lake.root}: run `cdp run` (or `cdp build`) first")
+
+
+def find_audience(con: duckdb.DuckDBPyConnection, name: str) -> Audience:
+    row = con.execute("select name, purpose, channel, priority from audiences where name = ?", [name]).fetchone()
+    if row is None:
+        names = [r[0] for r in con.execute("select name from audiences order by 1").fetchall()]
+        raise AudienceNotFound(f"no audience {name!r}; audiences: {', '.join(names) or 'none'}")
+    return Audience(str(row[0]), str(row[1]), str(row[2]), int(row[3]))
+
+
+def load_inputs(lake: Lake, audience_name: str, send_time: datetime) -> LakeInputs:
+    con = connect(lake)
+    _view(con, lake, "audiences", layout.AUDIENCES)
+    _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
+    _view(con, lake, "identity_map", layout.IDENTITY_MAP)
+    _view(con, lake, "customers", layout.CUSTOMERS)
+    _view(con, lake, "traits", layout.CUSTOMER_TRAITS)
+    _view(
+        con,
+        lake,
+        "consent_bronze",
+        layout.bronze("consent_events"),
+        "select null::varchar consent_id, null::varchar purpose, null::varchar channel, null::varchar status, "
+        "null::timestamptz occurred_at where false",
+    )
+    _view(
+        con,
+        lake,
+        "messages_bronze",
+        layout.bronze("messages_sent"),
+        "select null::varchar message_id, null::varchar channel, null::varchar purpose, null::timestamptz sent_at "
+        "where false",
+    )
+    _view(
+        con,
+        lake,
+        "deliveries",
+        layout.ACTIVATION_DELIVERIES,
+        "select null::varchar sync_id, null::varchar audience_name, null::varchar destination, null::varchar purpose, "
+        "null::varchar channel, null::varchar customer_id, null::varchar op, null::varchar row_hash, "
+        "null::varchar batch_key, null::timestamptz delivered_at where false",
+    )
+    audience = find_audience(con, audience_name)
+    con.execute(
+        "create temp table members as select customer_id, bool_or(is_holdout) as is_holdout from memberships_all "
+        "where audience_name = ? and exited_at is null group by customer_id",
+        [audience.name],
+    )
+    members = con.sql("select * from members").fetch_arrow_table().cast(MEMBERS_SCHEMA)
+    memberships = (
+        con.execute(
+            "select m.customer_id, m.audience_name, a.channel, a.priority::bigint as priority "
+            "from memberships_all m join audiences a on a.name = m.audience_name "
+            "where m.exited_at is null and not m.is_holdout and a.channel = ? "
+            "and m.customer_id in (select customer_id from members)",
+            [audience.channel],
+        )
+        .fetch_arrow_table()
+        .cast(MEMBERSHIPS_SCHEMA)
+    )
+    consents = (
+        con.execute(
+            "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, c.occurred_at::timestamptz as occurred_at "
+            "from consent_bronze c join identity_map i "
+            "on i.source = 'consent_events' and i.source_record_id = c.consent_id "
+            "where c.purpose = ? and c.channel = ? and i.customer_id in (select customer_id from members)",
+            [audience.purpose, audience.channel],
+        )
+        .fetch_arrow_table()
+        .cast(CONSENT_SCHEMA)
+    )
+    contacts = (
+        con.execute(
+            "select i.customer_id, s.channel, s.purpose, s.sent_at::timestamptz as sent_at "
+            "from messages_bronze s join identity_map i "
+            "on i.source = 'messages_sent' and i.source_record_id = s.message_id "
+            "where s.channel = ? and s.sent_at <= ? and i.customer_id in (select customer_id from members) "
+            "union all "
+            # This platform's own sends: one message per person per audience and day (a re-sync is not a message).
+            "select customer_id, channel, purpose, min(delivered_at) from deliveries "
+            "where op = 'upsert' and channel = ? and audience_name <> ? and delivered_at <= ? "
+            "and customer_id in (select customer_id from members) "
+            "group by customer_id, channel, purpose, audience_name, date_trunc('day', delivered_at)",
+            [audience.channel, send_time, audience.channel, audience.name, send_time],
+        )
+        .fetch_arrow_table()
+        .cast(CONTACTS_SCHEMA)
+    )
+    profiles = (
+        con.execute(
+            "select m.customer_id, c.country, t.age_band, t.gender, t.preferred_category, "
+            "t.open_cases::bigint as open_cases, t.is_recent_detractor "
+            "from members m left join customers c using (customer_id) left join traits t using (customer_id)"
+        )
+        .fetch_arrow_table()
+        .cast(PROFILES_SCHEMA)
+    )
+    return LakeInputs(audience, DecisionInputs(members, consents, contacts, profiles, memberships), con)
+
+
+def payload(con: duckdb.DuckDBPyConnection, customer_ids: pa.Table) -> pa.Table:
+    """Identifiers and names of the people to send (gold.customers), in ``customer_ids``'s order."""
+    con.register("to_send", customer_ids)
+    return (
+        con.sql(
+            "select s.customer_id, c.email, c.phone, c.first_name, c.last_name "
+            "from to_send s left join customers c using (customer_id) order by s.customer_id"
+        )
+        .fetch_arrow_table()
+        .cast(PAYLOAD_SCHEMA)
+    )
