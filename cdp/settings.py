@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "ci", "prod"]
 SparkEngine = Literal["sail", "jvm"]
+FeatureOnlineStore = Literal["sqlite", "redis"]
+FeatureRegistry = Literal["file", "sql"]
 
 
 def project_root() -> Path:
@@ -66,6 +68,23 @@ class Settings(BaseSettings):
         description="Postgres for Dagster storage in prod (and later the Feast registry and the CRM destination).",
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Feast online store in prod).")
+    feature_project: str = Field("cdp", description="Feast project name (keys in the online store and registry).")
+    feature_online_store: FeatureOnlineStore | None = Field(
+        None, description="Feast online store: sqlite (under the lake) or redis (redis_url); default: sqlite if local."
+    )
+    feature_registry: FeatureRegistry | None = Field(
+        None, description="Feast registry: file (under the lake) or sql (postgres_url); default: file if local."
+    )
+    feature_freshness_hours: float = Field(
+        36, description="Freshness check: the online features must have been materialised within this many hours."
+    )
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Profile API keys as JSON {sha256 of key: [scopes]}; scopes profiles:read, features:read, "
+        "pii:read (`cdp api-key` makes one).",
+    )
+    api_host: str = Field("127.0.0.1", description="Address `cdp serve` listens on.")
+    api_port: int = Field(8000, description="Port `cdp serve` listens on.")
 
     def observation_time(self) -> datetime:
         """``as_of`` as an aware UTC datetime, defaulting to now."""

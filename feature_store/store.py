@@ -1,0 +1,178 @@
+"""Apply, materialise, and read features: the few operations the CLI, Dagster and the API need from Feast.
+
+One :class:`Features` per process: building Feast's ``FeatureStore`` takes seconds, so it is made once, lazily.
+Materialisation is incremental and moves forward with the builds: each run loads the online store with what the
+marts hold up to the build's ``as_of`` (a demo's ``as_of`` is in the past, so "up to now" would be wrong twice: it
+would skip back-dated snapshots, and Feast's first window only reaches a year back).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from cdp import lake as layout
+from cdp.lake import Lake
+from cdp.settings import Settings
+from feature_store.config import features_dir, online_store_kind, registry_kind, repo_config
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENTITY_KEY = "customer_id"
+EVENT_TIMESTAMP = "event_timestamp"
+
+_duckdb_lock = threading.Lock()
+_duckdb_ready: set[str] = set()
+
+
+class FeatureStoreError(RuntimeError):
+    """A feature operation that cannot run as asked, with a message for the person who asked."""
+
+
+def prepare_offline_store(lake: Lake) -> None:
+    """Make Feast's DuckDB offline store read Delta without a download, in UTC.
+
+    The store reads through ibis' default DuckDB connection, which runs ``INSTALL delta`` (a download) unless the
+    extension is installed; installing the bundled extension file into a folder under the lake avoids that.
+    """
+    import ibis
+
+    from marts.duckdb_delta import delta_extension_path
+
+    folder = features_dir(lake) / "duckdb_extensions"
+    with _duckdb_lock:
+        if str(folder) in _duckdb_ready:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        con = ibis.get_backend().con  # type: ignore[attr-defined]
+        # Timestamps compare as UTC whatever the machine's zone (the store casts timestamptz to timestamp).
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"set extension_directory = '{folder}'")
+        con.execute(f"install '{delta_extension_path()}'")
+        con.execute("load delta")
+        _duckdb_ready.add(str(folder))
+
+
+@dataclass(frozen=True)
+class MaterializeReport:
+    views: dict[str, tuple[datetime, datetime]]  # view -> (start, end) of the window loaded
+    audience_rows: int
+    seconds: float
+
+
+class Features:
+    """The feature store of one lake and environment (Settings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lake = Lake(settings.lake_root)
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return (
+            f"project {self.settings.feature_project}: online store {online_store_kind(self.settings)}, "
+            f"registry {registry_kind(self.settings)}, offline DuckDB on {self.lake.root}"
+        )
+
+    @property
+    def store(self) -> Any:
+        with self._lock:
+            if self._store is None:
+                from feast import FeatureStore
+
+                features_dir(self.lake).mkdir(parents=True, exist_ok=True)
+                self._store = FeatureStore(config=repo_config(self.settings))
+            return self._store
+
+    def apply(self) -> list[str]:
+        """Register the feature repo (idempotent) and create the online tables; return the names applied."""
+        from feature_store.audiences import build_audience_history
+        from feature_store.feature_repo import definitions
+
+        if not self.lake.exists(layout.CUSTOMER_TRAIT_HISTORY):
+            raise FeatureStoreError(f"no {layout.CUSTOMER_TRAIT_HISTORY} under {self.lake.root}: run `cdp build`")
+        if not self.lake.exists(layout.CUSTOMERS):
+            raise FeatureStoreError(f"no {layout.CUSTOMERS} under {self.lake.root}: run `cdp build`")
+        from feature_store.feature_repo.data_sources import CUSTOMER_AUDIENCE_HISTORY
+
+        if not self.lake.exists(CUSTOMER_AUDIENCE_HISTORY):
+            build_audience_history(self.lake)
+        objects = definitions(self.lake)
+        self.store.apply(objects)
+        return [obj.name for obj in objects]
+
+    def materialize(self, end: datetime | None = None) -> MaterializeReport:
+        """Load the online store with every change since the last materialisation, up to ``end``.
+
+        ``end`` defaults to the settings' observation time (the build's ``as_of``). A view never materialised
+        starts from the beginning of its history.
+        """
+        from feature_store.audiences import build_audience_history
+
+        started = time.perf_counter()
+        end = _aware(end or self.settings.observation_time())
+        prepare_offline_store(self.lake)
+        audience_rows = build_audience_history(self.lake)
+        store = self.store
+        store.refresh_registry()
+        windows: dict[str, tuple[datetime, datetime]] = {}
+        for view in store.list_feature_views():
+            start = _aware(view.most_recent_end_time) if view.most_recent_end_time else EPOCH
+            if start > end:
+                continue  # already loaded past this as_of (builds only move forward)
+            store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+            windows[view.name] = (start, end)
+        return MaterializeReport(windows, audience_rows, time.perf_counter() - started)
+
+    def materialized_until(self) -> dict[str, datetime | None]:
+        """Per feature view, the end of the last materialised window (None: never materialised)."""
+        store = self.store
+        store.refresh_registry()
+        return {
+            v.name: _aware(v.most_recent_end_time) if v.most_recent_end_time else None
+            for v in store.list_feature_views()
+        }
+
+    def service_names(self) -> list[str]:
+        return sorted(s.name for s in self.store.list_feature_services())
+
+    def _service(self, name: str) -> Any:
+        from feast.errors import FeatureServiceNotFoundException
+
+        try:
+            return self.store.get_feature_service(name)
+        except FeatureServiceNotFoundException:
+            known = ", ".join(self.service_names()) or "none (run `cdp features apply`)"
+            raise FeatureStoreError(f"no feature service {name!r}; known: {known}") from None
+
+    def historical(self, entities: pd.DataFrame, service: str) -> pd.DataFrame:
+        """Point-in-time correct features of ``service`` for (customer_id, event_timestamp) rows.
+
+        Each row gets, per feature view, the latest value at or before its timestamp; a customer unknown at that
+        time gets nulls. Rows come back in the order given, with any extra columns (labels) kept.
+        """
+        missing = {ENTITY_KEY, EVENT_TIMESTAMP} - set(entities.columns)
+        if missing:
+            raise FeatureStoreError(f"entity rows need columns {ENTITY_KEY} and {EVENT_TIMESTAMP}; missing {missing}")
+        frame = entities.copy()
+        frame[EVENT_TIMESTAMP] = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)
+        frame["_row"] = range(len(frame))
+        prepare_offline_store(self.lake)
+        job = self.store.get_historical_features(entity_df=frame, features=self._service(service))
+        result = job.to_df().sort_values("_row").drop(columns="_row").reset_index(drop=True)
+        return result
+
+    def online(self, customer_ids: Sequence[str], *, service: str | None = None, features: Sequence[str] = ()) -> Any:
+        """Online features (Feast's response) for customers: a feature service's, or ``view:feature`` refs."""
+        refs: Any = self._service(service) if service else list(features)
+        return self.store.get_online_features(features=refs, entity_rows=[{ENTITY_KEY: cid} for cid in customer_ids])
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
