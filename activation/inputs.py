@@ -133,7 +133,8 @@ def load_inputs(lake: Lake, audience_name: str, send_time: datetime) -> LakeInpu
     )
     consents = (
         con.execute(
-            "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, c.occurred_at::timestamptz as occurred_at "
+            "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, "
+            "c.occurred_at::timestamptz as occurred_at "
             "from consent_bronze c join identity_map i "
             "on i.source = 'consent_events' and i.source_record_id = c.consent_id "
             "where c.purpose = ? and c.channel = ? and i.customer_id in (select customer_id from members)",

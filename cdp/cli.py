@@ -370,6 +370,115 @@ def audience_preview(
     console.print(members_table)
 
 
+def _activation(settings: Settings):  # type: ignore[no-untyped-def]
+    from activation.rules import RulesError, load_rules
+
+    try:
+        return load_rules(settings.activation_rules)
+    except RulesError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+
+
+@audience_app.command("export")
+def audience_export(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination name from the rules file.")],
+    mode: Annotated[str, typer.Option(help="upsert, mirror (adds, updates, removals) or diff (changes only).")] = (
+        "mirror"
+    ),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show counts per decision; send and record nothing.")] = (
+        False
+    ),
+    send_at: Annotated[str | None, typer.Option("--send-at", help="Send time, ISO-8601 [default: now].")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Send an audience to a destination: consent gate, caps, quiet hours, care and relevance; every decision
+    audited in audit.activation_decisions."""
+    from activation.destinations import build_destination
+    from activation.export import export_audience
+    from activation.inputs import AudienceNotFound, LakeNotReady
+
+    if mode not in ("upsert", "mirror", "diff"):
+        raise typer.BadParameter("one of upsert, mirror, diff", param_hint="--mode")
+    settings = _settings(lake=lake)
+    rules = _activation(settings)
+    if destination not in rules.destinations:
+        console.print(f"[red]no destination {destination!r}; destinations: {', '.join(rules.destinations)}[/]")
+        raise typer.Exit(1)
+    the_lake = Lake(settings.lake_root)
+    target = build_destination(
+        destination,
+        rules.destinations[destination],
+        exports_dir=the_lake.exports_dir(),
+        postgres_url=settings.postgres_url,
+        webhook_url=settings.activation_webhook_url,
+    )
+    send_time = _parse_as_of(send_at) if send_at else settings.observation_time()
+    try:
+        report = export_audience(
+            the_lake, rules, name, target, mode=mode, send_time=send_time, dry_run=dry_run  # type: ignore[arg-type]
+        )
+    except (AudienceNotFound, LakeNotReady) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    title = f"{name} -> {destination} ({'dry run, nothing sent' if dry_run else report.sync_id})"
+    table = RichTable("decision", "reason", "people", title=title)
+    for reason, count in sorted(report.counts.items(), key=lambda kv: -kv[1]):
+        table.add_row("send" if reason == "eligible" else "suppress", reason, f"{count:,}")
+    console.print(table)
+    if not dry_run:
+        console.print(
+            f"{report.status}: {report.upserts:,} upserts and {report.removals:,} removals in {report.batches} "
+            f"batches ({mode}); {report.dead_lettered} batches dead-lettered"
+        )
+        if report.status != "completed":
+            raise typer.Exit(1)
+
+
+@audience_app.command("explain")
+def audience_explain(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    customer_id: Annotated[str, typer.Option("--customer-id", help="The person's customer id.")],
+    send_at: Annotated[str | None, typer.Option("--send-at", help="Decide as of this time [default: now].")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Why a person is in or out of an audience's export: the decision now and the audited past decisions."""
+    from activation.explain import explain, readable
+    from activation.inputs import AudienceNotFound, LakeNotReady
+
+    settings = _settings(lake=lake)
+    rules = _activation(settings)
+    send_time = _parse_as_of(send_at) if send_at else settings.observation_time()
+    try:
+        found = explain(Lake(settings.lake_root), rules, name, customer_id, send_time)
+    except (AudienceNotFound, LakeNotReady) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if found.now is None:
+        console.print(f"{customer_id} is not a current member of {found.audience}.")
+    else:
+        d = found.now
+        console.print(f"{customer_id} in {found.audience} at {send_time:%Y-%m-%d %H:%M} UTC: {readable(d['reason'])}")
+        consent = "none"
+        if d["consent_id"]:
+            consent = f"{d['consent_status']} ({d['consent_id']}, {d['consent_at']:%Y-%m-%d %H:%M})"
+        console.print(f"  consent event used: {consent}")
+        if d["cap_name"]:
+            console.print(f"  frequency cap {d['cap_name']}: {d['cap_count']} of {d['cap_limit']} already used")
+        if d["better_audience"]:
+            console.print(f"  higher-priority audience: {d['better_audience']}")
+        console.print(f"  rules version {rules.version}")
+    if found.history:
+        table = RichTable("send time", "destination", "decision", "reason", "rule version", title="Audited decisions")
+        for row in found.history[:20]:
+            table.add_row(
+                f"{row['send_time']:%Y-%m-%d %H:%M}", row["destination"], row["decision"], row["reason"],
+                row["rule_version"],
+            )  # fmt: skip
+        console.print(table)
+
+
 identity_app = typer.Typer(help="Inspect and score identity resolution.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 

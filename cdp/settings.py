@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         description="Postgres for Dagster storage in prod (and later the Feast registry and the CRM destination).",
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (Feast online store in prod).")
+    activation_rules: Path = Field(
+        default_factory=lambda: project_root() / "activation" / "rules.yaml",
+        description="Activation rules: consent, frequency caps, quiet hours, care, relevance and destinations.",
+    )
+    activation_webhook_url: str | None = Field(
+        None, description="URL of the `webhook` activation destination (a secret when it carries a token)."
+    )
     feature_project: str = Field("cdp", description="Feast project name (keys in the online store and registry).")
     feature_online_store: FeatureOnlineStore | None = Field(
         None, description="Feast online store: sqlite (under the lake) or redis (redis_url); default: sqlite if local."

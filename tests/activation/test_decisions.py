@@ -119,12 +119,12 @@ def test_holdout_care_relevance_and_priority() -> None:
     profiles = [
         {"customer_id": "case", "open_cases": 1},
         {"customer_id": "detractor", "is_recent_detractor": True},
-        {"customer_id": "teen", "age_band": "18-24"},
-        {"customer_id": "ok", "age_band": "35-44"},
-        {"customer_id": "in_better", "age_band": "35-44"},
-        {"customer_id": "held", "age_band": "35-44"},
+        {"customer_id": "teen", "age_band": "18_24"},
+        {"customer_id": "ok", "age_band": "35_44"},
+        {"customer_id": "in_better", "age_band": "35_44"},
+        {"customer_id": "held", "age_band": "35_44"},
     ]
-    rules = RULES.model_copy(update={"campaigns": {"spring_sale": Relevance(age_bands=("35-44", "45-54"))}})
+    rules = RULES.model_copy(update={"campaigns": {"spring_sale": Relevance(age_bands=("35_44", "45_54"))}})
     out = by_customer(
         decide(
             inputs(
