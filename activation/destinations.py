@@ -17,8 +17,10 @@ import hashlib
 import http.client
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,6 +150,7 @@ class Webhook:
     max_wait_seconds: float = 30.0
     backoff_seconds: float = 0.5
     supports_removals: bool = True
+    sleep: Callable[[float], None] = time.sleep  # tests pass a recorder instead of waiting
     attempts: int = field(default=0, init=False)  # HTTP requests made (for the sync record)
 
     def _post(self, batch: Batch) -> None:
@@ -191,6 +194,7 @@ class Webhook:
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             after=log_retry,
+            sleep=self.sleep,
             reraise=True,
         )(self._post)
         try:

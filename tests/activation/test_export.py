@@ -1,0 +1,140 @@
+"""Exports on a small real lake: dry run, audit, sync modes, withdrawal -> removal, hashed file drops."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from activation.destinations import FileDrop, sha256_identifier
+from activation.explain import explain
+from activation.export import export_audience
+from activation.rules import load_rules
+from cdp import lake as layout
+from tests.activation.conftest import SEND_AT, ActivationLake
+
+RULES = load_rules()
+DAY = timedelta(days=1)
+AUDIENCES = [("spring_sale", "marketing", "email", 10), ("vip", "marketing", "email", 5)]
+
+
+def _files(folder: Path, op: str) -> list[Path]:
+    return sorted(folder.glob(f"spring_sale/*-{op}.*"))
+
+
+def _csv_ids(paths: list[Path]) -> list[str]:
+    return sorted(row["customer_id"] for p in paths for row in csv.DictReader(p.open()))
+
+
+def _setup(a: ActivationLake) -> None:
+    for c in ("c1", "c2", "c3", "c4", "c5"):
+        a.consent(c, "granted", SEND_AT - 30 * DAY)
+    a.consent("c3", "withdrawn", SEND_AT - DAY)
+    a.message("c4", SEND_AT - DAY)
+    a.message("c4", SEND_AT - 2 * DAY)
+    a.write(
+        ["c1", "c2", "c3", "c4", "c5", "c6"],
+        AUDIENCES,
+        [("spring_sale", c) for c in ("c1", "c2", "c3", "c4", "c5", "c6")] + [("vip", "c5")],
+    )
+
+
+def test_dry_run_counts_and_writes_nothing(activation_lake: ActivationLake) -> None:
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "files"
+    report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT, dry_run=True)
+    assert report.counts == {
+        "eligible": 2,
+        "consent_withdrawn": 1,
+        "frequency_cap:marketing_email_7d": 1,
+        "higher_priority_audience": 1,
+        "no_consent": 1,
+    }
+    assert not folder.exists()
+    assert not lake.exists(layout.ACTIVATION_DECISIONS)
+    assert not lake.exists(layout.ACTIVATION_SYNCS)
+
+
+def test_export_audits_every_member_and_sends_only_the_eligible(activation_lake: ActivationLake) -> None:
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "files"
+    report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT, run_by="ann")
+    assert (report.status, report.upserts, report.removals) == ("completed", 2, 0)
+    assert _csv_ids(_files(folder, "upsert")) == ["c1", "c2"]
+    rows = sorted(DeltaTable(lake.uri(layout.ACTIVATION_DECISIONS)).to_pyarrow_table().to_pylist(),
+                  key=lambda r: r["customer_id"])  # fmt: skip
+    assert [(r["customer_id"], r["decision"], r["reason"]) for r in rows] == [
+        ("c1", "send", "eligible"),
+        ("c2", "send", "eligible"),
+        ("c3", "suppress", "consent_withdrawn"),
+        ("c4", "suppress", "frequency_cap:marketing_email_7d"),
+        ("c5", "suppress", "higher_priority_audience"),
+        ("c6", "suppress", "no_consent"),
+    ]
+    assert rows[0]["consent_id"] is not None and rows[0]["rule_version"] == RULES.version
+    assert (rows[3]["cap_count"], rows[3]["cap_limit"]) == (2, 2)
+    assert all(r["destination"] == "files" and r["purpose"] == "marketing" for r in rows)
+    syncs = DeltaTable(lake.uri(layout.ACTIVATION_SYNCS)).to_pyarrow_table().to_pylist()
+    assert [s["status"] for s in syncs] == ["started", "completed"] or sorted(s["status"] for s in syncs) == [
+        "completed",
+        "started",
+    ]
+    done = next(s for s in syncs if s["status"] == "completed")
+    assert done["run_by"] == "ann" and json.loads(done["counts_json"])["eligible"] == 2
+
+    why = explain(lake, RULES, "spring_sale", "c4", SEND_AT)
+    assert why.now is not None and why.now["reason"] == "frequency_cap:marketing_email_7d"
+    assert [h["reason"] for h in why.history] == ["frequency_cap:marketing_email_7d"]
+
+
+def test_withdrawal_is_removed_on_the_next_mirror_sync_and_diff_sends_only_changes(
+    activation_lake: ActivationLake,
+) -> None:
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "files"
+    export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT)
+    # Nothing changed: a diff sync sends nothing.
+    again = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT, mode="diff")
+    assert (again.upserts, again.removals, again.batches) == (0, 0, 0)
+    # c2 withdraws (the event arrives later but happened before the send time); c6 grants.
+    activation_lake.consents.clear()
+    activation_lake.consent("c2", "withdrawn", SEND_AT + DAY)
+    activation_lake.consent("c6", "granted", SEND_AT + DAY)
+    activation_lake.writer.bronze("consent_events", activation_lake.consents)
+    activation_lake.writer.write_identity()
+    later = SEND_AT + 2 * DAY
+    report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=later, mode="mirror")
+    assert (report.upserts, report.removals) == (2, 1)  # c1 again (mirror sends the full list) and c6; c2 removed
+    assert _csv_ids(_files(folder, "remove")) == ["c2"]
+    diff = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=later, mode="diff")
+    assert (diff.upserts, diff.removals) == (0, 0)
+
+
+def test_upsert_mode_never_removes(activation_lake: ActivationLake) -> None:
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "files"
+    export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT, mode="upsert")
+    activation_lake.set_members([("spring_sale", "c1")])
+    report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT, mode="upsert")
+    assert (report.upserts, report.removals) == (1, 0)
+
+
+def test_hashed_parquet_drop_has_no_plain_identifiers(activation_lake: ActivationLake) -> None:
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "ads"
+    drop = FileDrop("ads", folder, "parquet", hash_identifiers=True)
+    export_audience(lake, RULES, "spring_sale", drop, send_time=SEND_AT)
+    (path,) = _files(folder, "upsert")
+    rows = sorted(pq.read_table(path).to_pylist(), key=lambda r: r["customer_id"])
+    assert rows[0]["email_sha256"] == sha256_identifier("email", "  Person.C1@Example.com ")
+    assert rows[0]["phone_sha256"] == sha256_identifier("phone", "+84900000001")
+    assert b"example.com" not in path.read_bytes()
