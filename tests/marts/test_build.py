@@ -136,6 +136,8 @@ def test_identity_merge_keeps_membership_history_consistent(built, tmp_path):
     )
     writer.link("cus_one", "orders", "o-new", ts("2025-06-30T10:00:00"))
     writer.write_identity()
+    crm_update = {"contact_id": "k-usd", "first_name": "Dana-Mai", "updated_at": ts("2025-06-30T00:00:00")}
+    writer.bronze("crm_contacts", [crm_update], ingested_at=AS_OF + timedelta(hours=2))
     later = AS_OF + timedelta(days=1)
 
     build_marts(built, as_of=later)
@@ -147,6 +149,11 @@ def test_identity_merge_keeps_membership_history_consistent(built, tmp_path):
     a_rows = [r for r in rows if r["customer_id"] == "cus_a"]
     assert len(a_rows) == 1 and a_rows[0]["exited_at"] is None  # still in, never re-entered
     assert _traits(built)["cus_one"]["frequency"] == 2  # the new order arrived through the incremental model
+    # the golden record was rebuilt only where records changed, and the retired id is gone
+    customers = {r["customer_id"]: r for r in _read(built, layout.CUSTOMERS)}
+    assert "cus_b" not in customers and customers["cus_a"]["source_records"] == 2
+    assert customers["cus_usd"]["first_name"] == "Dana-Mai"  # a re-exported CRM contact is picked up
+    assert len(customers) == CUSTOMERS - 1
     history = _read(built, layout.CUSTOMER_TRAIT_HISTORY)
     assert sorted({r["as_of"].timestamp() for r in history}) == [AS_OF.timestamp(), later.timestamp()]
 

@@ -1,9 +1,12 @@
 -- Every value each source holds for each profile attribute, long form, for survivorship (customers.sql).
 -- Emails and phones are the identifiers identity resolution normalised and used (E.164, folded), never raw text.
--- Records are joined to their customer before they are unpivoted: ten times fewer rows through the join.
+-- Only for the customers in this build's rebuild scope. Records are joined to their customer before they are
+-- unpivoted: ten times fewer rows through the join.
 
 with identity_map as (
-    select source, source_record_id, customer_id from {{ ref('int_identity__records') }}
+    select records.source, records.source_record_id, records.customer_id
+    from {{ ref('int_identity__records') }} as records
+    semi join {{ ref('int_profile__rebuild_scope') }} as scope using (customer_id)
 ),
 
 identifiers as (
@@ -16,7 +19,6 @@ contacts as (
     from {{ ref('stg_crm__contacts') }} as c
     inner join identity_map
         on identity_map.source = 'crm_contacts' and identity_map.source_record_id = c.contact_id
-    where c.updated_at is null or c.updated_at <= {{ as_of() }}
 ),
 
 identify_traits as (
@@ -24,7 +26,6 @@ identify_traits as (
     from {{ ref('int_events__identify_traits') }} as t
     inner join identity_map
         on identity_map.source = 'events' and identity_map.source_record_id = t.message_id
-    where t.occurred_at <= {{ as_of() }}
 ),
 
 contact_values as (
@@ -49,7 +50,6 @@ identifier_values as (
     from identifiers as i
     inner join identity_map
         on identity_map.source = i.source and identity_map.source_record_id = i.source_record_id
-    where i.observed_at is null or i.observed_at <= {{ as_of() }}
 ),
 
 final as (

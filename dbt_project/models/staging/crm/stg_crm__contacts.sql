@@ -19,7 +19,8 @@ latest as (
         nullif(trim(state), '') as state,
         nullif(trim(country), '') as country,
         created_at,
-        updated_at
+        updated_at,
+        _ingested_at as ingested_at
     from source
     qualify row_number() over (partition by contact_id order by updated_at desc, _ingested_at desc) = 1
 )
