@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RULES_PATH = Path(__file__).resolve().parent / "rules.yaml"
 Channel = Literal["email", "sms", "push", "phone", "ads"]
@@ -79,6 +79,14 @@ class PostgresDestination(_Strict):
     batch_size: int = Field(5000, ge=1)
 
 
+class ScheduledExport(_Strict):
+    """An export run by `cdp run` and the Dagster job after every build."""
+
+    audience: str
+    destination: str
+    mode: Literal["upsert", "mirror", "diff"] = "mirror"
+
+
 DestinationConfig = Annotated[FileDestination | WebhookDestination | PostgresDestination, Field(discriminator="type")]
 
 
@@ -92,6 +100,14 @@ class Rules(_Strict):
     care: CareRules = CareRules()
     campaigns: dict[str, Relevance] = Field(default_factory=dict)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    exports: tuple[ScheduledExport, ...] = ()
+
+    @model_validator(mode="after")
+    def _exports_name_destinations(self) -> Rules:
+        unknown = {e.destination for e in self.exports} - set(self.destinations)
+        if unknown:
+            raise ValueError(f"exports name unknown destinations: {', '.join(sorted(unknown))}")
+        return self
 
     @field_validator("default_time_zone")
     @classmethod
