@@ -72,7 +72,8 @@ def _structure(paths: list[str]) -> str:
 
 
 def _parse_sql(contract: SourceContract) -> str:
-    """One query over a table ``records(_text)`` that returns ``_malformed`` and one column per field.
+    """One query over a table ``records(_row_number, _text)`` that returns ``_row_number``, ``_malformed`` and one
+    column per field.
 
     Each record is parsed once into a struct of its top-level keys as text; fields with a ``json_path`` are read
     from their parent's text with a second, small parse (cheaper than extracting every path from the record)."""
@@ -98,9 +99,10 @@ def _parse_sql(contract: SourceContract) -> str:
     malformed = "_text IS NOT NULL AND (_r IS NULL OR NOT starts_with(ltrim(_text, E' \\t\\r\\n'), '{'))"
     # try(): invalid JSON is a null struct instead of an error that fails the whole file.
     return (
-        f"SELECT {malformed} AS _malformed, {', '.join(columns)} FROM ("
-        f"SELECT _text, _r{''.join(', ' + n for n in nested)} FROM ("
-        f"SELECT _text, try(json_transform(_text, {_literal(_structure(top_level))})) AS _r FROM records))"
+        f"SELECT _row_number, {malformed} AS _malformed, {', '.join(columns)} FROM ("
+        f"SELECT _row_number, _text, _r{''.join(', ' + n for n in nested)} FROM ("
+        f"SELECT _row_number, _text, try(json_transform(_text, {_literal(_structure(top_level))})) AS _r"
+        " FROM records))"
     )
 
 
@@ -139,14 +141,15 @@ class RecordParser:
         text = raw if record.null_count == len(record) else pc.coalesce(record, raw)
         if error.null_count < len(error):
             text = pc.if_else(pc.is_null(error), text, pa.scalar(None, text.type))
-        self._connection.register("records", pa.table({"_text": text}))
+        self._connection.register("records", pa.table({"_row_number": framed.column("_row_number"), "_text": text}))
         try:
-            # One thread and a projection only: DuckDB keeps the input order (preserve_insertion_order).
             parsed = self._connection.execute(self._sql).to_arrow_table()
         finally:
             self._connection.unregister("records")
-        if parsed.num_rows != framed.num_rows:  # cannot happen; a silent misalignment would be far worse
-            raise RuntimeError(f"parser returned {parsed.num_rows} rows for {framed.num_rows} records")
+        # Cannot happen (one thread, a projection only), and checked anyway: a silent misalignment of fields and
+        # lines would be far worse than a failed run.
+        if not parsed.column("_row_number").equals(framed.column("_row_number")):
+            raise RuntimeError("the JSON parser returned rows out of order; refusing to pair fields with lines")
         columns = {name: framed.column(name) for name, _ in _PASSED_THROUGH}
         columns["_frame_error"] = pc.if_else(parsed.column("_malformed"), NOT_AN_OBJECT, columns["_frame_error"])
         for name in self._fields:
