@@ -9,6 +9,10 @@ Measured, all in one run on the same generated event files:
 - ``cdp ingest``: the real job (``ingest.job.run_ingest``) into an empty lake on Sail, everything included.
 - ``engines``: framing + contract checks + duplicate flags written to Parquet (JVM Spark here cannot write Delta: no
   jars offline), once on Sail and once on JVM Spark local[2], each in its own process after a warm-up query.
+
+``--profile`` prints where the time of ``cdp ingest`` goes instead: the Python steps of the framing function
+(decompression, framing, parsing) timed directly on the files, then every Spark action of one job run. CPU is the
+whole process's (Sail runs in it), so it stays meaningful when other work shares the machine and wall time does not.
 """
 
 from __future__ import annotations
@@ -98,6 +102,76 @@ def run_engine(engine: str, files: list[Path], workdir: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def profile(landing: Path, lake_dir: Path, repeats: int) -> None:
+    """Per-stage wall and CPU seconds of the ingest of ``landing``'s events (see the module docstring)."""
+    from pyspark.sql.connect.dataframe import DataFrame
+    from pyspark.sql.connect.readwriter import DataFrameWriter
+
+    from cdp.lake import Lake
+    from cdp.settings import Settings
+    from cdp.spark import get_spark
+    from ingest.contracts import EVENTS
+    from ingest.framing import file_framer, frame_jsonl, read_bytes
+    from ingest.job import run_ingest
+    from ingest.parsing import RecordParser
+
+    files = [str(f) for f in sorted((landing / "events").glob("*.jsonl*"))]
+    print("| step | wall s | CPU s |\n|---|---|---|")
+
+    def best(name: str, step) -> None:  # the fastest of `repeats` runs: the least disturbed by other work
+        wall, cpu = min(_timed(step) for _ in range(repeats))
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+
+    def _timed(step) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), _cpu()
+        step()
+        return time.perf_counter() - start, _cpu() - cpu
+
+    data = [read_bytes(f) for f in files]
+    frame_file, parser = file_framer(EVENTS, 1 << 20), RecordParser(EVENTS)
+    framed = [frame_file(i, f, "x") for i, f in enumerate(files)]
+    best("framing function: read + gunzip", lambda: [read_bytes(f) for f in files])
+    best("framing function: frame lines", lambda: [frame_jsonl(d, 1 << 20) for d in data])
+    best("framing function: parse JSON (DuckDB)", lambda: [parser.parse(t) for t in framed])
+    parser.close()
+
+    spark = get_spark(Settings())
+    spark.range(1).count()
+    actions: list[tuple[str, float, float]] = []
+    depth = [0]  # parquet() calls save(): time the outer call only
+    for cls, method in [(DataFrameWriter, "parquet"), (DataFrameWriter, "save"), (DataFrame, "collect")]:
+        original = getattr(cls, method)
+
+        def timed(self, *args, _original=original, _method=method, **kwargs):
+            depth[0] += 1
+            start, cpu = time.perf_counter(), _cpu()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:
+                    target = "/".join(str(args[0]).rstrip("/").rsplit("/", 2)[-2:]) if args else "to the driver"
+                    actions.append((f"job: {_method} {target}", time.perf_counter() - start, _cpu() - cpu))
+
+        setattr(cls, method, timed)
+    runs = []
+    for _ in range(repeats):
+        actions.clear()
+        shutil.rmtree(lake_dir, ignore_errors=True)
+        start, cpu = time.perf_counter(), _cpu()
+        run_ingest(spark, Lake(lake_dir), landing, sources=["events"])
+        runs.append([*actions, ("job: total", time.perf_counter() - start, _cpu() - cpu)])
+    for name, wall, cpu in min(runs, key=lambda run: run[-1][2]):  # the run with the least CPU
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -105,6 +179,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--no-jvm", action="store_true", help="skip the Sail vs JVM comparison")
+    parser.add_argument("--profile", action="store_true", help="print per-stage times of cdp ingest instead")
     parser.add_argument(
         "--engine-files", type=int, default=1, help="event files in the Sail vs JVM comparison (JVM is slow)"
     )
@@ -118,6 +193,9 @@ def main() -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     landing = landing_for(args.workdir, args.customers, args.seed)
+    if args.profile:
+        profile(landing, args.workdir / "lake", args.repeats)
+        return
     files = sorted((landing / "events").glob("*.jsonl*"))
     base_runs, our_runs = [], []
     for _ in range(args.repeats):  # interleaved, so both see the same machine noise
