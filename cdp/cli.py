@@ -179,6 +179,7 @@ def _run(settings: Settings) -> None:
         raise typer.Exit(1)
     _resolve(settings, None, retrain=False)
     _build(settings, select=None, full_refresh=False)
+    _materialize_features(settings)
     _export_all(settings)
 
 
@@ -800,6 +801,121 @@ def contracts(
                 f.description,
             )
         console.print(table)
+
+
+features_app = typer.Typer(
+    help="Feast features: apply the repo, load the online store, build training sets.", no_args_is_help=True
+)
+app.add_typer(features_app, name="features")
+
+
+def _features(settings: Settings):
+    from feature_store.store import Features
+
+    return Features(settings)
+
+
+def _materialize_features(settings: Settings) -> None:
+    from feature_store.store import FeatureStoreError
+
+    features = _features(settings)
+    try:
+        features.apply()
+        report = features.materialize()
+    except FeatureStoreError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    until = max((end for _, end in report.views.values()), default=None)
+    console.print(
+        f"features: {len(report.views)} views loaded up to {until or 'nothing new'} in {report.seconds:.1f} s "
+        f"({features.describe()})"
+    )
+
+
+@features_app.command("apply")
+def features_apply(lake: LakeOption = None) -> None:
+    """Register the entities, sources, feature views and services (idempotent) and create the online tables."""
+    from feature_store.store import FeatureStoreError
+
+    features = _features(_settings(lake=lake))
+    try:
+        names = features.apply()
+    except FeatureStoreError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"applied {len(names)} objects ({features.describe()}): {', '.join(names)}")
+
+
+@features_app.command("materialize")
+def features_materialize(lake: LakeOption = None, as_of: AsOfOption = None) -> None:
+    """Load the online store with every change since the last load, up to --as-of (the build's as_of)."""
+    settings = _settings(lake=lake)
+    if as_of is not None:
+        settings = settings.model_copy(update={"as_of": _parse_as_of(as_of)})
+    _materialize_features(settings)
+
+
+@features_app.command("training-set")
+def features_training_set(
+    entities: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="CSV or Parquet: customer_id, event_timestamp, labels.")
+    ],
+    service: Annotated[str, typer.Option(help="Feature service, e.g. churn_v1.")],
+    out: Annotated[Path, typer.Option(help="Output file, .parquet or .csv.")],
+    lake: LakeOption = None,
+) -> None:
+    """Point-in-time correct features for each (customer_id, event_timestamp) row: only what was known then."""
+    import pandas as pd
+
+    from feature_store.store import FeatureStoreError
+
+    if out.suffix not in (".parquet", ".csv"):
+        raise typer.BadParameter("write .parquet or .csv", param_hint="--out")
+    try:
+        rows = pd.read_parquet(entities) if entities.suffix == ".parquet" else pd.read_csv(entities)
+    except Exception as exc:
+        raise typer.BadParameter(f"cannot read {entities}: {exc}", param_hint="--entities") from None
+    try:
+        result = _features(_settings(lake=lake)).historical(rows, service)
+    except FeatureStoreError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.to_parquet(out, index=False) if out.suffix == ".parquet" else result.to_csv(out, index=False)
+    console.print(f"{len(result):,} rows x {len(result.columns)} columns of {service} written to {out}")
+
+
+@app.command()
+def serve(
+    lake: LakeOption = None,
+    host: Annotated[str | None, typer.Option(help="[default: CDP_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="[default: CDP_API_PORT]")] = None,
+) -> None:
+    """Serve the profile API (OpenAPI docs at /docs); keys from CDP_API_KEYS (see `cdp api-key`)."""
+    import uvicorn
+
+    from feature_store.api import create_app
+
+    settings = _settings(lake=lake)
+    if not settings.api_keys:
+        console.print("[yellow]no API keys configured (CDP_API_KEYS): every request will get 401[/]")
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+
+
+@app.command("api-key")
+def api_key(
+    scope: Annotated[list[str], typer.Option("--scope", help="profiles:read, features:read or pii:read (repeat).")],
+) -> None:
+    """Make a new API key: prints the key once and the CDP_API_KEYS entry (its SHA-256 digest) to configure."""
+    from feature_store.auth import digest, new_key, validate_scopes
+
+    try:
+        scopes = validate_scopes(scope)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scope") from None
+    key = new_key()
+    console.print(f"key (shown once, give it to the client): {key}")
+    print(json.dumps({digest(key): scopes}))
 
 
 if __name__ == "__main__":

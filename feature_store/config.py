@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+from feast.infra.registry.sql import SqlRegistryConfig
 from feast.repo_config import RegistryConfig, RepoConfig
 
 from cdp.lake import Lake
@@ -60,20 +61,30 @@ def sqlalchemy_url(postgres_url: str) -> str:
 def repo_config(settings: Settings) -> RepoConfig:
     lake = Lake(settings.lake_root)
     local = features_dir(lake)
+    registry: RegistryConfig
     if registry_kind(settings) == "file":
         registry = RegistryConfig(registry_type="file", path=str(local / "registry.db"), cache_ttl_seconds=60)
     else:
         # One registry database for every lake; projects (feature_project) keep environments apart.
-        registry = RegistryConfig(registry_type="sql", path=sqlalchemy_url(settings.postgres_url), cache_ttl_seconds=60)
+        registry = SqlRegistryConfig(
+            registry_type="sql",
+            path=sqlalchemy_url(settings.postgres_url),
+            cache_ttl_seconds=60,
+            sqlalchemy_config_kwargs={"echo": False, "pool_pre_ping": True},  # survive a Postgres restart
+        )
     online: SqliteOnlineStoreConfig | RedisOnlineStoreConfig
     if online_store_kind(settings) == "sqlite":
         online = SqliteOnlineStoreConfig(path=str(local / "online.db"))
     else:
-        online = RedisOnlineStoreConfig(connection_string=redis_connection_string(settings.redis_url))
+        # A bounded wait: a hung Redis answers 503 after 2 s instead of holding the request forever.
+        online = RedisOnlineStoreConfig(
+            connection_string=redis_connection_string(settings.redis_url) + ",socket_timeout=2,socket_connect_timeout=2"
+        )
     return RepoConfig(
         project=settings.feature_project,
         provider="local",
-        registry=registry,
+        # As a dict: RepoConfig picks the registry's config class from registry_type (an object loses its class).
+        registry=registry.model_dump(exclude_unset=True),
         online_store=online,
         offline_store=DuckDBOfflineStoreConfig(),
         repo_path=local,

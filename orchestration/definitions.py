@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration import resources
-from orchestration.defs import activation, identity, ingest, maintenance, marts
+from orchestration.defs import activation, features, identity, ingest, maintenance, marts
 
 defs = dg.Definitions.merge(
-    resources.defs, ingest.defs, identity.defs, marts.defs, maintenance.defs, activation.defs
+    resources.defs, ingest.defs, identity.defs, marts.defs, features.defs, maintenance.defs, activation.defs
 )

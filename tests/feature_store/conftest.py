@@ -61,19 +61,21 @@ def contract_schema(model: str) -> pa.Schema:
     return pa.schema([(c["name"], _arrow_type(c["data_type"])) for c in models[model]["columns"]])
 
 
-def write_mart(lake: Lake, table: layout.Table, model: str, rows: list[dict[str, Any]]) -> None:
+def write_mart(
+    lake: Lake, table: layout.Table, model: str, rows: list[dict[str, Any]], *, mode: str = "overwrite"
+) -> None:
     schema = contract_schema(model)
     full = [{**{f.name: None for f in schema}, **row} for row in rows]
     for row in full:
         for key in ("monetary_value", "net_amount"):
             if isinstance(row.get(key), int | float):
                 row[key] = Decimal(str(row[key]))
-    write_deltalake(lake.uri(table), pa.Table.from_pylist(full, schema=schema), mode="overwrite")
+    write_deltalake(lake.uri(table), pa.Table.from_pylist(full, schema=schema), mode=mode)  # type: ignore[call-overload]
 
 
-def write_trait_history(lake: Lake, rows: list[dict[str, Any]]) -> None:
-    """Trait snapshots: customer_traits' columns, appended per as_of (as the mart is)."""
-    write_mart(lake, layout.CUSTOMER_TRAIT_HISTORY, "customer_traits", rows)
+def write_trait_history(lake: Lake, rows: list[dict[str, Any]], *, mode: str = "overwrite") -> None:
+    """Trait snapshots: customer_traits' columns (a build appends one snapshot per as_of)."""
+    write_mart(lake, layout.CUSTOMER_TRAIT_HISTORY, "customer_traits", rows, mode=mode)
 
 
 def write_customers(lake: Lake, rows: list[dict[str, Any]]) -> None:
@@ -111,14 +113,14 @@ def store_settings(lake: Lake, environment: str, **overrides: Any) -> Settings:
     if environment == "prod":
         require_redis()
         require_postgres()
-    return Settings(
-        env=environment,
-        lake_root=lake.root,
-        feature_project=f"test_{uuid.uuid4().hex[:12]}",
-        postgres_url=TEST_POSTGRES_URL,
-        redis_url=REDIS_URL,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "env": environment,
+        "lake_root": lake.root,
+        "feature_project": f"test_{uuid.uuid4().hex[:12]}",
+        "postgres_url": TEST_POSTGRES_URL,
+        "redis_url": REDIS_URL,
+    }
+    return Settings(**{**values, **overrides})
 
 
 def drop_store(features: Features) -> None:
@@ -141,3 +143,24 @@ def open_features(settings: Settings) -> Iterator[Features]:
     finally:
         if features._store is not None:
             drop_store(features)
+
+
+def write_identity(lake: Lake, records: list[tuple[str, str, str, str]]) -> None:
+    """Identity graph rows: (customer_id, source_record_id, id_type, normalised value), one record each."""
+    from marts.source_tables import OTHER_SOURCE_SCHEMAS
+
+    at = ts("2025-01-01")
+    mapping = [
+        {"customer_id": c, "source": "crm", "source_record_id": r, "matched_by": "email", "match_probability": 1.0,
+         "observed_at": at, "rule_version": "test", "run_id": "test"}
+        for c, r, _, _ in records
+    ]  # fmt: skip
+    identifiers = [
+        {"node": i, "record_key": f"crm:{r}", "source": "crm", "source_record_id": r, "observed_at": at,
+         "id_type": t, "raw_value": v, "region_hint": None, "value": v, "drop_reason": None, "status": "used",
+         "run_id": "test"}
+        for i, (_, r, t, v) in enumerate(records)
+    ]  # fmt: skip
+    for table, rows in ((layout.IDENTITY_MAP, mapping), (layout.IDENTITY_IDENTIFIERS, identifiers)):
+        schema = OTHER_SOURCE_SCHEMAS[table]
+        write_deltalake(lake.uri(table), pa.Table.from_pylist(rows, schema=schema), mode="overwrite")
