@@ -82,135 +82,143 @@ def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
 
 
+INPUT_NAMES = ("members", "consent_events", "contacts", "profiles", "memberships")
+
+
 def decide(inputs: DecisionInputs, audience: Audience, rules: Rules, send_time: datetime) -> pa.Table:
     """One row per member (see the module docstring for the order of checks)."""
+    con = duckdb.connect()
+    try:
+        for name in INPUT_NAMES:
+            con.register(name, getattr(inputs, name))
+        return decide_on(con, audience, rules, send_time)
+    finally:
+        con.close()
+
+
+def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, send_time: datetime) -> pa.Table:
+    """:func:`decide` on a connection where the inputs are relations named as in ``INPUT_NAMES`` with the columns of
+    the ``*_SCHEMA`` above (the lake reader passes views over the Delta tables, so nothing is copied twice)."""
     caps = rules.caps_for(audience.purpose, audience.channel)
     quiet_countries, default_quiet = rules.quiet_countries(send_time, audience.channel)
     relevance = rules.campaigns.get(audience.name)
     promotional = audience.purpose in rules.care.promotional_purposes
-    con = duckdb.connect()
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        for name in ("members", "consent_events", "contacts", "profiles", "memberships"):
-            con.register(name, getattr(inputs, name))
-        # The first cap that would be exceeded binds; with no cap broken, the report shows the first cap's state.
-        cap_counts = ", ".join(
-            f"count(*) filter (where purpose in ({', '.join(_lit(p) for p in cap.purposes)}) "
-            f"and sent_at > $send_time - interval '{cap.days} days' and sent_at <= $send_time) as cap_{i}"
-            for i, cap in enumerate(caps)
-        )
-        cap_case = " ".join(
-            f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {_lit('frequency_cap:' + cap.name)}"
-            for i, cap in enumerate(caps)
-        )
-        cap_name = " ".join(
-            f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {_lit(cap.name)}" for i, cap in enumerate(caps)
-        )
-        cap_count = " ".join(
-            f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then coalesce(cap_{i}, 0)"
-            for i, cap in enumerate(caps)
-        )
-        cap_limit = " ".join(
-            f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {cap.max_messages}" for i, cap in enumerate(caps)
-        )
-        first = "0" if caps else "null"
-        winner = _lit(rules.consent.same_instant_winner)
-        relevance_checks = []
-        if relevance is not None:
-            for column, allowed, label in (
-                ("age_band", relevance.age_bands, "age_band"),
-                ("gender", relevance.genders, "gender"),
-                ("preferred_category", relevance.categories, "category"),
-            ):
-                if allowed is not None:
-                    listed = ", ".join(_lit(v) for v in allowed) or "null"
-                    relevance_checks.append(
-                        f"when coalesce({column} in ({listed}), false) = false then 'not_relevant:{label}'"
-                    )
-        sql = f"""
-        with latest_consent as (
-            select customer_id, status, consent_id, occurred_at
-            from consent_events
-            where purpose = $purpose and channel = $channel and occurred_at <= $send_time
-            qualify row_number() over (
-                partition by customer_id
-                order by occurred_at desc, (status = {winner}) desc, consent_id desc
-            ) = 1
-        ),
-        better as (
-            select customer_id, arg_min(audience_name, priority) as better_audience
-            from memberships
-            where channel = $channel and audience_name <> $name
-              and (priority < $priority or (priority = $priority and audience_name < $name))
-            group by customer_id
-        ),
-        contact_counts as (
-            select customer_id {", " + cap_counts if caps else ""}
-            from contacts
-            where channel = $channel
-            group by customer_id
-        ),
-        joined as (
-            select
-                m.customer_id, m.is_holdout, k.status as consent_status, k.consent_id, k.occurred_at as consent_at,
-                p.country, p.age_band, p.gender, p.preferred_category, p.open_cases, p.is_recent_detractor,
-                b.better_audience {"".join(f", c.cap_{i}" for i in range(len(caps)))},
-                coalesce(list_contains($quiet_countries, upper(p.country)),
-                         case when list_contains($known_countries, upper(p.country)) then false else $default_quiet end)
-                    as is_quiet
-            from members m
-            left join latest_consent k using (customer_id)
-            left join profiles p using (customer_id)
-            left join better b using (customer_id)
-            left join contact_counts c using (customer_id)
-        ),
-        reasons as (
-            select *,
-                case
-                    when consent_status is null then 'no_consent'
-                    when consent_status <> 'granted' then 'consent_withdrawn'
-                    when is_holdout then 'holdout'
-                    when $promotional and $hold_open_cases and coalesce(open_cases, 0) > 0 then 'care:open_case'
-                    when $promotional and $hold_detractors and coalesce(is_recent_detractor, false)
-                        then 'care:recent_detractor'
-                    {" ".join(relevance_checks)}
-                    when better_audience is not null then 'higher_priority_audience'
-                    when is_quiet then 'quiet_hours'
-                    {cap_case}
-                    else null
-                end as reason
-            from joined
-        )
+    con.execute("set TimeZone = 'UTC'")
+    # The first cap that would be exceeded binds; with no cap broken, the report shows the first cap's state.
+    cap_counts = ", ".join(
+        f"count(*) filter (where purpose in ({', '.join(_lit(p) for p in cap.purposes)}) "
+        f"and sent_at > $send_time - interval '{cap.days} days' and sent_at <= $send_time) as cap_{i}"
+        for i, cap in enumerate(caps)
+    )
+    cap_case = " ".join(
+        f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {_lit('frequency_cap:' + cap.name)}"
+        for i, cap in enumerate(caps)
+    )
+    cap_name = " ".join(
+        f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {_lit(cap.name)}" for i, cap in enumerate(caps)
+    )
+    cap_count = " ".join(
+        f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then coalesce(cap_{i}, 0)" for i, cap in enumerate(caps)
+    )
+    cap_limit = " ".join(
+        f"when coalesce(cap_{i}, 0) + 1 > {cap.max_messages} then {cap.max_messages}" for i, cap in enumerate(caps)
+    )
+    first = "0" if caps else "null"
+    winner = _lit(rules.consent.same_instant_winner)
+    relevance_checks = []
+    if relevance is not None:
+        for column, allowed, label in (
+            ("age_band", relevance.age_bands, "age_band"),
+            ("gender", relevance.genders, "gender"),
+            ("preferred_category", relevance.categories, "category"),
+        ):
+            if allowed is not None:
+                listed = ", ".join(_lit(v) for v in allowed) or "null"
+                relevance_checks.append(
+                    f"when coalesce({column} in ({listed}), false) = false then 'not_relevant:{label}'"
+                )
+    sql = f"""
+    with latest_consent as (
+        select customer_id, status, consent_id, occurred_at
+        from consent_events
+        where purpose = $purpose and channel = $channel and occurred_at <= $send_time
+        qualify row_number() over (
+            partition by customer_id
+            order by occurred_at desc, (status = {winner}) desc, consent_id desc
+        ) = 1
+    ),
+    better as (
+        select customer_id, arg_min(audience_name, priority) as better_audience
+        from memberships
+        where channel = $channel and audience_name <> $name
+          and (priority < $priority or (priority = $priority and audience_name < $name))
+        group by customer_id
+    ),
+    contact_counts as (
+        select customer_id {", " + cap_counts if caps else ""}
+        from contacts
+        where channel = $channel
+        group by customer_id
+    ),
+    joined as (
         select
-            customer_id,
-            case when reason is null then '{SEND}' else '{SUPPRESS}' end as decision,
-            coalesce(reason, 'eligible') as reason,
-            consent_id, consent_status, consent_at,
-            {"case " + cap_name + f" else {_lit(caps[0].name)} end" if caps else "null::varchar"} as cap_name,
-            {"case " + cap_count + f" else coalesce(cap_{first}, 0) end" if caps else "null::bigint"} as cap_count,
-            {"case " + cap_limit + f" else {caps[0].max_messages} end" if caps else "null::bigint"} as cap_limit,
-            better_audience
-        from reasons
-        order by customer_id
-        """
-        params = {
-            "purpose": audience.purpose,
-            "channel": audience.channel,
-            "name": audience.name,
-            "priority": audience.priority,
-            "send_time": send_time,
-            "quiet_countries": sorted(quiet_countries),
-            "known_countries": sorted(rules.country_time_zones),
-            "default_quiet": default_quiet,
-            "promotional": promotional,
-            "hold_open_cases": rules.care.hold_open_cases,
-            "hold_detractors": rules.care.hold_recent_detractors,
-        }
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
-        result = con.execute(sql, used).fetch_arrow_table()
-        return result.cast(DECISIONS_SCHEMA)
-    finally:
-        con.close()
+            m.customer_id, m.is_holdout, k.status as consent_status, k.consent_id, k.occurred_at as consent_at,
+            p.country, p.age_band, p.gender, p.preferred_category, p.open_cases, p.is_recent_detractor,
+            b.better_audience {"".join(f", c.cap_{i}" for i in range(len(caps)))},
+            coalesce(list_contains($quiet_countries, upper(p.country)),
+                     case when list_contains($known_countries, upper(p.country)) then false else $default_quiet end)
+                as is_quiet
+        from members m
+        left join latest_consent k using (customer_id)
+        left join profiles p using (customer_id)
+        left join better b using (customer_id)
+        left join contact_counts c using (customer_id)
+    ),
+    reasons as (
+        select *,
+            case
+                when consent_status is null then 'no_consent'
+                when consent_status <> 'granted' then 'consent_withdrawn'
+                when is_holdout then 'holdout'
+                when $promotional and $hold_open_cases and coalesce(open_cases, 0) > 0 then 'care:open_case'
+                when $promotional and $hold_detractors and coalesce(is_recent_detractor, false)
+                    then 'care:recent_detractor'
+                {" ".join(relevance_checks)}
+                when better_audience is not null then 'higher_priority_audience'
+                when is_quiet then 'quiet_hours'
+                {cap_case}
+                else null
+            end as reason
+        from joined
+    )
+    select
+        customer_id,
+        case when reason is null then '{SEND}' else '{SUPPRESS}' end as decision,
+        coalesce(reason, 'eligible') as reason,
+        consent_id, consent_status, consent_at,
+        {"case " + cap_name + f" else {_lit(caps[0].name)} end" if caps else "null::varchar"} as cap_name,
+        {"case " + cap_count + f" else coalesce(cap_{first}, 0) end" if caps else "null::bigint"} as cap_count,
+        {"case " + cap_limit + f" else {caps[0].max_messages} end" if caps else "null::bigint"} as cap_limit,
+        better_audience
+    from reasons
+    order by customer_id
+    """
+    params = {
+        "purpose": audience.purpose,
+        "channel": audience.channel,
+        "name": audience.name,
+        "priority": audience.priority,
+        "send_time": send_time,
+        "quiet_countries": sorted(quiet_countries),
+        "known_countries": sorted(rules.country_time_zones),
+        "default_quiet": default_quiet,
+        "promotional": promotional,
+        "hold_open_cases": rules.care.hold_open_cases,
+        "hold_detractors": rules.care.hold_recent_detractors,
+    }
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    result = con.execute(sql, used).to_arrow_table()
+    return result.cast(DECISIONS_SCHEMA)
 
 
 DECISIONS_SCHEMA = pa.schema(

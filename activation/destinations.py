@@ -42,8 +42,12 @@ class Batch:
     key: str  # idempotency key: the same batch content always has the same key
     audience: str
     op: Op
-    rows: list[dict[str, Any]]  # upsert: customer_id, email, phone, first_name, last_name; remove: customer_id
+    table: pa.Table  # upsert: customer_id, email, phone, first_name, last_name; remove: customer_id
     sync_id: str = ""
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
 
 
 class DeliveryError(RuntimeError):
@@ -57,17 +61,19 @@ class DeadLetter(DeliveryError):
 class Destination(Protocol):
     name: str
     supports_removals: bool
+    batch_size: int  # people per batch (one file, one HTTP request, one transaction)
 
     def deliver(self, batch: Batch) -> None: ...
 
     def close(self) -> None: ...
 
 
-def batch_key(audience: str, destination: str, op: str, rows: list[tuple[str, str]]) -> str:
-    """SHA-256 of what the batch says: audience, destination, operation and each (customer_id, row_hash)."""
-    digest = hashlib.sha256(f"{audience}\x1f{destination}\x1f{op}".encode())
-    for customer_id, row_hash in rows:
-        digest.update(f"\x1e{customer_id}\x1f{row_hash}".encode())
+def batch_key(audience: str, destination: str, op: str, customer_ids: list[str], row_hashes: list[str]) -> str:
+    """SHA-256 of what the batch says: audience, destination, operation, each customer_id and row hash."""
+    digest = hashlib.sha256(f"{audience}\x1f{destination}\x1f{op}\x1d".encode())
+    digest.update("\x1e".join(customer_ids).encode())
+    digest.update(b"\x1d")
+    digest.update("\x1e".join(row_hashes).encode())
     return digest.hexdigest()
 
 
@@ -79,6 +85,10 @@ def sha256_identifier(kind: str, value: str | None) -> str | None:
     return hashlib.sha256(normal.encode()).hexdigest()
 
 
+def _hash_column(kind: str, values: pa.ChunkedArray) -> pa.Array:
+    return pa.array([sha256_identifier(kind, v) for v in values.to_pylist()], pa.string())
+
+
 @dataclass
 class FileDrop:
     name: str
@@ -86,20 +96,18 @@ class FileDrop:
     format: Literal["csv", "parquet"] = "csv"
     hash_identifiers: bool = False
     supports_removals: bool = True
+    batch_size: int = 1_000_000  # one file per million people
 
     def _table(self, batch: Batch) -> pa.Table:
-        if batch.op == "remove":
-            return pa.table({"customer_id": pa.array([r["customer_id"] for r in batch.rows], pa.string())})
-        if self.hash_identifiers:
-            return pa.table(
-                {
-                    "customer_id": pa.array([r["customer_id"] for r in batch.rows], pa.string()),
-                    "email_sha256": pa.array([sha256_identifier("email", r["email"]) for r in batch.rows], pa.string()),
-                    "phone_sha256": pa.array([sha256_identifier("phone", r["phone"]) for r in batch.rows], pa.string()),
-                }
-            )
-        columns = ("customer_id", "email", "phone", "first_name", "last_name")
-        return pa.table({c: pa.array([r[c] for r in batch.rows], pa.string()) for c in columns})
+        if batch.op == "remove" or not self.hash_identifiers:
+            return batch.table
+        return pa.table(
+            {
+                "customer_id": batch.table["customer_id"],
+                "email_sha256": _hash_column("email", batch.table["email"]),
+                "phone_sha256": _hash_column("phone", batch.table["phone"]),
+            }
+        )
 
     def path(self, batch: Batch) -> Path:
         return self.folder / batch.audience / f"{batch.sync_id}-{batch.key[:16]}-{batch.op}.{self.format}"
@@ -150,6 +158,7 @@ class Webhook:
     max_wait_seconds: float = 30.0
     backoff_seconds: float = 0.5
     supports_removals: bool = True
+    batch_size: int = 500
     sleep: Callable[[float], None] = time.sleep  # tests pass a recorder instead of waiting
     attempts: int = field(default=0, init=False)  # HTTP requests made (for the sync record)
 
@@ -214,6 +223,7 @@ class PostgresTable:
     max_attempts: int = 5
     backoff_seconds: float = 0.5
     supports_removals: bool = True
+    batch_size: int = 5000
     _conn: Any = field(default=None, init=False)
 
     def _connect(self) -> Any:
@@ -294,7 +304,14 @@ def build_destination(
         url = config.url or webhook_url
         if not url:
             raise ValueError(f"destination {name!r} needs a URL: set CDP_ACTIVATION_WEBHOOK_URL")
-        return Webhook(name, url, config.max_attempts, config.timeout_seconds, config.max_wait_seconds)
+        return Webhook(
+            name,
+            url,
+            config.max_attempts,
+            config.timeout_seconds,
+            config.max_wait_seconds,
+            batch_size=config.batch_size,
+        )
     if isinstance(config, PostgresDestination):
-        return PostgresTable(name, postgres_url, config.table)
+        return PostgresTable(name, postgres_url, config.table, batch_size=config.batch_size)
     raise TypeError(f"unknown destination type for {name!r}")

@@ -6,10 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from activation.decisions import DecisionInputs, decide
+from activation.decisions import decide_on
 from activation.inputs import load_inputs
 from activation.rules import Rules
 from cdp import lake as layout
@@ -44,16 +41,12 @@ class Explanation:
     history: list[dict[str, Any]]  # audited decisions, newest first
 
 
-def _only(table: pa.Table, customer_id: str) -> pa.Table:
-    return table.filter(pc.equal(table["customer_id"], customer_id))
-
-
 def explain(lake: Lake, rules: Rules, audience_name: str, customer_id: str, send_time: datetime) -> Explanation:
-    loaded = load_inputs(lake, audience_name, send_time)
-    loaded.con.close()
-    data = loaded.inputs
-    mine = DecisionInputs(*(_only(getattr(data, f), customer_id) for f in DecisionInputs.__dataclass_fields__))
-    rows = decide(mine, loaded.audience, rules, send_time).to_pylist()
+    loaded = load_inputs(lake, audience_name, send_time, customer_id=customer_id)
+    try:
+        rows = decide_on(loaded.con, loaded.audience, rules, send_time).to_pylist()
+    finally:
+        loaded.con.close()
     history: list[dict[str, Any]] = []
     if lake.exists(layout.ACTIVATION_DECISIONS):
         from deltalake import DeltaTable

@@ -18,7 +18,6 @@ Logs carry counts and ids only, never an email, phone or name.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import logging
 import uuid
@@ -32,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import write_deltalake
 
-from activation.decisions import SEND, decide
+from activation.decisions import SEND, decide_on
 from activation.destinations import Batch, DeadLetter, Destination, batch_key
 from activation.inputs import load_inputs, payload
 from activation.rules import Rules
@@ -121,23 +120,50 @@ class SyncReport:
         return {"send": sent, "suppress": self.members - sent}
 
 
-def _row_hashes(rows: pa.Table) -> list[str]:
-    def h(*values: str | None) -> str:
-        return hashlib.sha256("\x1f".join(v or "" for v in values).encode()).hexdigest()[:32]
+def _plan(
+    con,  # type: ignore[no-untyped-def]
+    to_send: pa.Table,
+    audience: str,
+    destination: str,
+    mode: str,
+    last_completed: datetime | None,
+) -> tuple[pa.Table, pa.Table]:
+    """(upserts, removals) for this sync from the people to send and the deliveries log (see the module docstring).
 
-    cols = [rows.column(c).to_pylist() for c in ("email", "phone", "first_name", "last_name")]
-    return [h(*values) for values in zip(*cols, strict=True)]
-
-
-def _state(con, audience: str, destination: str) -> dict[str, tuple[str, str, str, datetime]]:  # type: ignore[no-untyped-def]
-    """customer_id -> (op, row_hash, sync_id, delivered_at) of the latest delivery of this audience here."""
-    rows = con.execute(
-        "select customer_id, op, row_hash, sync_id, delivered_at from deliveries "
+    Upserts keep the payload columns plus ``row_hash``; removals are ``customer_id`` and an empty ``row_hash``.
+    """
+    con.register("to_send_payload", to_send)
+    con.execute(
+        "create or replace temp table state as select customer_id, op, row_hash, delivered_at from deliveries "
         "where audience_name = ? and destination = ? "
         "qualify row_number() over (partition by customer_id order by delivered_at desc, op) = 1",
         [audience, destination],
-    ).fetchall()
-    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+    )
+    skip_held = "true" if mode == "diff" else "s.delivered_at > $last_completed" if last_completed else "true"
+    upserts = con.execute(
+        f"""
+        with sending as (
+            select *, md5(concat_ws(chr(31), coalesce(email, ''), coalesce(phone, ''), coalesce(first_name, ''),
+                                    coalesce(last_name, ''))) as row_hash
+            from to_send_payload
+        )
+        select p.* from sending p left join state s
+            on s.customer_id = p.customer_id and s.op = 'upsert' and s.row_hash = p.row_hash
+        -- held unchanged: skipped in diff mode, and after an unfinished sync (resume without duplicates)
+        where s.customer_id is null or not ({skip_held})
+        order by p.customer_id
+        """,
+        {"last_completed": last_completed} if "$last_completed" in skip_held else {},
+    ).to_arrow_table()
+    if mode == "upsert":
+        removals_sql = "select customer_id, '' as row_hash from state where false"
+    else:
+        removals_sql = (
+            "select customer_id, '' as row_hash from state where op = 'upsert' "
+            "and customer_id not in (select customer_id from to_send_payload) order by customer_id"
+        )
+    removals = con.execute(removals_sql).to_arrow_table()
+    return upserts, removals
 
 
 def _last_completed(lake: Lake, audience: str, destination: str) -> datetime | None:
@@ -171,7 +197,7 @@ def export_audience(
     send_time: datetime | None = None,
     dry_run: bool = False,
     run_by: str | None = None,
-    batch_size: int = 5000,
+    batch_size: int | None = None,
 ) -> SyncReport:
     send_time = send_time or datetime.now(UTC)
     started = datetime.now(UTC)
@@ -179,7 +205,7 @@ def export_audience(
     run_by = run_by or getpass.getuser()
     loaded = load_inputs(lake, audience_name, send_time)
     audience, con = loaded.audience, loaded.con
-    decisions = decide(loaded.inputs, audience, rules, send_time)
+    decisions = decide_on(con, audience, rules, send_time)
     counts = dict(Counter(decisions.column("reason").to_pylist()))
     report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, decisions.num_rows, counts)
     log.info("%s %s -> %s: %d members, %s", sync_id, audience.name, destination.name, decisions.num_rows, counts)
@@ -209,31 +235,22 @@ def export_audience(
     _record(lake, report, "started", send_time, rules.version, run_by)
 
     to_send = payload(con, decisions.filter(pc.equal(decisions["decision"], SEND)).select(["customer_id"]))
-    hashes = _row_hashes(to_send)
-    state = _state(con, audience.name, destination.name)
-    con.close()
     last_completed = _last_completed(lake, audience.name, destination.name)
-    rows = to_send.to_pylist()
-    upserts: list[tuple[dict[str, object], str]] = []
-    for row, row_hash in zip(rows, hashes, strict=True):
-        previous = state.get(str(row["customer_id"]))
-        held = previous is not None and previous[0] == "upsert" and previous[1] == row_hash
-        resumed = held and (last_completed is None or previous[3] > last_completed)  # type: ignore[index]
-        if held and (mode == "diff" or resumed):
-            continue  # unchanged since the last sync, or delivered by an unfinished sync since the last completed
-        upserts.append((row, row_hash))
-    removals: list[str] = []
-    if mode in ("mirror", "diff") and destination.supports_removals:
-        sending = set(to_send["customer_id"].to_pylist())
-        removals = sorted(c for c, (op, *_) in state.items() if op == "upsert" and c not in sending)
+    upserts, removals = _plan(con, to_send, audience.name, destination.name, mode, last_completed)
+    con.close()
+    if not destination.supports_removals:
+        removals = removals.slice(0, 0)
 
+    batch_size = batch_size or destination.batch_size
     error: str | None = None
     try:
-        for op, items in (("remove", [({"customer_id": c}, "") for c in removals]), ("upsert", upserts)):
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
-                key = batch_key(audience.name, destination.name, op, [(str(r["customer_id"]), h) for r, h in chunk])
-                batch = Batch(key, audience.name, op, [r for r, _ in chunk], sync_id)  # type: ignore[arg-type]
+        for op, items in (("remove", removals), ("upsert", upserts)):
+            for start in range(0, items.num_rows, batch_size):
+                chunk = items.slice(start, batch_size)
+                ids, hashes = chunk["customer_id"].to_pylist(), chunk["row_hash"].to_pylist()
+                key = batch_key(audience.name, destination.name, op, ids, hashes)
+                rows = chunk.select(["customer_id"]) if op == "remove" else chunk.drop_columns(["row_hash"])
+                batch = Batch(key, audience.name, op, rows, sync_id)  # type: ignore[arg-type]
                 try:
                     destination.deliver(batch)
                 except DeadLetter as exc:
@@ -245,9 +262,9 @@ def export_audience(
                                                                         chunk, key))  # fmt: skip
                 report.batches += 1
                 if op == "upsert":
-                    report.upserts += len(chunk)
+                    report.upserts += chunk.num_rows
                 else:
-                    report.removals += len(chunk)
+                    report.removals += chunk.num_rows
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         report.status = "failed"
@@ -270,17 +287,26 @@ def export_audience(
     return report
 
 
-def _deliveries(sync_id: str, audience, destination: str, op: str, chunk, key: str) -> pa.Table:  # type: ignore[no-untyped-def]
-    now = datetime.now(UTC)
-    return pa.Table.from_pylist(
-        [
-            {"sync_id": sync_id, "audience_name": audience.name, "destination": destination,
-             "purpose": audience.purpose, "channel": audience.channel, "customer_id": str(r["customer_id"]),
-             "op": op, "row_hash": h, "batch_key": key, "delivered_at": now}
-            for r, h in chunk
-        ],
-        schema=DELIVERY_SCHEMA,
-    )  # fmt: skip
+def _deliveries(sync_id: str, audience, destination: str, op: str, chunk: pa.Table, key: str) -> pa.Table:  # type: ignore[no-untyped-def]
+    n = chunk.num_rows
+    constants = {
+        "sync_id": sync_id,
+        "audience_name": audience.name,
+        "destination": destination,
+        "purpose": audience.purpose,
+        "channel": audience.channel,
+    }
+    columns = {name: pa.array([value] * n, pa.string()) for name, value in constants.items()}
+    return pa.table(
+        {
+            **columns,
+            "customer_id": chunk["customer_id"],
+            "op": pa.array([op] * n, pa.string()),
+            "row_hash": chunk["row_hash"],
+            "batch_key": pa.array([key] * n, pa.string()),
+            "delivered_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
+        }
+    ).cast(DELIVERY_SCHEMA)
 
 
 def _record(

@@ -8,19 +8,13 @@ platform's own earlier sends of other audiences come from ``audit.activation_del
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
 
 from activation.decisions import (
-    CONSENT_SCHEMA,
-    CONTACTS_SCHEMA,
-    MEMBERS_SCHEMA,
-    MEMBERSHIPS_SCHEMA,
-    PROFILES_SCHEMA,
     Audience,
-    DecisionInputs,
 )
 from cdp import lake as layout
 from cdp.lake import Lake, Table
@@ -48,9 +42,11 @@ PAYLOAD_SCHEMA = pa.schema(
 
 @dataclass
 class LakeInputs:
+    """The audience and a DuckDB connection holding the decision inputs as relations named as in
+    ``activation.decisions.INPUT_NAMES`` (for :func:`activation.decisions.decide_on`), plus the lake's tables."""
+
     audience: Audience
-    inputs: DecisionInputs
-    con: duckdb.DuckDBPyConnection  # with every table registered as a view, for the payload and the state
+    con: duckdb.DuckDBPyConnection
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -81,7 +77,7 @@ def find_audience(con: duckdb.DuckDBPyConnection, name: str) -> Audience:
     return Audience(str(row[0]), str(row[1]), str(row[2]), int(row[3]))
 
 
-def load_inputs(lake: Lake, audience_name: str, send_time: datetime) -> LakeInputs:
+def load_inputs(lake: Lake, audience_name: str, send_time: datetime, customer_id: str | None = None) -> LakeInputs:
     con = connect(lake)
     _view(con, lake, "audiences", layout.AUDIENCES)
     _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
@@ -114,62 +110,55 @@ def load_inputs(lake: Lake, audience_name: str, send_time: datetime) -> LakeInpu
         "null::varchar batch_key, null::timestamptz delivered_at where false",
     )
     audience = find_audience(con, audience_name)
+    only = "and customer_id = $customer_id" if customer_id is not None else ""
     con.execute(
         "create temp table members as select customer_id, bool_or(is_holdout) as is_holdout from memberships_all "
-        "where audience_name = ? and exited_at is null group by customer_id",
-        [audience.name],
+        f"where audience_name = $audience and exited_at is null {only} group by customer_id",
+        {"audience": audience.name, **({"customer_id": customer_id} if customer_id is not None else {})},
     )
-    members = con.sql("select * from members").fetch_arrow_table().cast(MEMBERS_SCHEMA)
-    memberships = (
-        con.execute(
-            "select m.customer_id, m.audience_name, a.channel, a.priority::bigint as priority "
-            "from memberships_all m join audiences a on a.name = m.audience_name "
-            "where m.exited_at is null and not m.is_holdout and a.channel = ? "
-            "and m.customer_id in (select customer_id from members)",
-            [audience.channel],
-        )
-        .fetch_arrow_table()
-        .cast(MEMBERSHIPS_SCHEMA)
+    channel, purpose, name = _lit(audience.channel), _lit(audience.purpose), _lit(audience.name)
+    at = f"'{send_time.astimezone(UTC).isoformat()}'::timestamptz"
+    con.execute(
+        "create temp view memberships as "
+        "select m.customer_id, m.audience_name, a.channel, a.priority::bigint as priority "
+        "from memberships_all m join audiences a on a.name = m.audience_name "
+        f"where m.exited_at is null and not m.is_holdout and a.channel = {channel} "
+        "and m.customer_id in (select customer_id from members)"
     )
-    consents = (
-        con.execute(
-            "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, "
-            "c.occurred_at::timestamptz as occurred_at "
-            "from consent_bronze c join identity_map i "
-            "on i.source = 'consent_events' and i.source_record_id = c.consent_id "
-            "where c.purpose = ? and c.channel = ? and i.customer_id in (select customer_id from members)",
-            [audience.purpose, audience.channel],
-        )
-        .fetch_arrow_table()
-        .cast(CONSENT_SCHEMA)
+    con.execute(
+        "create temp view consent_events as "
+        "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, "
+        "c.occurred_at::timestamptz as occurred_at "
+        "from consent_bronze c join identity_map i "
+        "on i.source = 'consent_events' and i.source_record_id = c.consent_id "
+        f"where c.purpose = {purpose} and c.channel = {channel} "
+        "and i.customer_id in (select customer_id from members)"
     )
-    contacts = (
-        con.execute(
-            "select i.customer_id, s.channel, s.purpose, s.sent_at::timestamptz as sent_at "
-            "from messages_bronze s join identity_map i "
-            "on i.source = 'messages_sent' and i.source_record_id = s.message_id "
-            "where s.channel = ? and s.sent_at <= ? and i.customer_id in (select customer_id from members) "
-            "union all "
-            # This platform's own sends: one message per person per audience and day (a re-sync is not a message).
-            "select customer_id, channel, purpose, min(delivered_at) from deliveries "
-            "where op = 'upsert' and channel = ? and audience_name <> ? and delivered_at <= ? "
-            "and customer_id in (select customer_id from members) "
-            "group by customer_id, channel, purpose, audience_name, date_trunc('day', delivered_at)",
-            [audience.channel, send_time, audience.channel, audience.name, send_time],
-        )
-        .fetch_arrow_table()
-        .cast(CONTACTS_SCHEMA)
+    con.execute(
+        "create temp view contacts as "
+        "select i.customer_id, s.channel, s.purpose, s.sent_at::timestamptz as sent_at "
+        "from messages_bronze s join identity_map i "
+        "on i.source = 'messages_sent' and i.source_record_id = s.message_id "
+        f"where s.channel = {channel} and s.sent_at <= {at} "
+        "and i.customer_id in (select customer_id from members) "
+        "union all "
+        # This platform's own sends: one message per person per audience and day (a re-sync is not a message).
+        "select customer_id, channel, purpose, min(delivered_at) from deliveries "
+        f"where op = 'upsert' and channel = {channel} and audience_name <> {name} and delivered_at <= {at} "
+        "and customer_id in (select customer_id from members) "
+        "group by customer_id, channel, purpose, audience_name, date_trunc('day', delivered_at)"
     )
-    profiles = (
-        con.execute(
-            "select m.customer_id, c.country, t.age_band, t.gender, t.preferred_category, "
-            "t.open_cases::bigint as open_cases, t.is_recent_detractor "
-            "from members m left join customers c using (customer_id) left join traits t using (customer_id)"
-        )
-        .fetch_arrow_table()
-        .cast(PROFILES_SCHEMA)
+    con.execute(
+        "create temp view profiles as "
+        "select m.customer_id, c.country, t.age_band, t.gender, t.preferred_category, "
+        "t.open_cases::bigint as open_cases, t.is_recent_detractor "
+        "from members m left join customers c using (customer_id) left join traits t using (customer_id)"
     )
-    return LakeInputs(audience, DecisionInputs(members, consents, contacts, profiles, memberships), con)
+    return LakeInputs(audience, con)
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def payload(con: duckdb.DuckDBPyConnection, customer_ids: pa.Table) -> pa.Table:
@@ -180,6 +169,6 @@ def payload(con: duckdb.DuckDBPyConnection, customer_ids: pa.Table) -> pa.Table:
             "select s.customer_id, c.email, c.phone, c.first_name, c.last_name "
             "from to_send s left join customers c using (customer_id) order by s.customer_id"
         )
-        .fetch_arrow_table()
+        .to_arrow_table()
         .cast(PAYLOAD_SCHEMA)
     )

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from activation.destinations import Batch, DeadLetter, PostgresTable, Webhook
@@ -91,7 +92,7 @@ def _webhook(url: str, waits: list[float], attempts: int = 6) -> Webhook:
 def _batch(key: str = "k1", ids: tuple[str, ...] = ("c1", "c2")) -> Batch:
     rows = [{"customer_id": c, "email": f"{c}@example.com", "phone": None, "first_name": None, "last_name": None}
             for c in ids]  # fmt: skip
-    return Batch(key, "spring_sale", "upsert", rows, "sync-test")
+    return Batch(key, "spring_sale", "upsert", pa.Table.from_pylist(rows), "sync-test")
 
 
 def test_webhook_survives_500_429_timeout_and_dropped_connection(server_factory: Any) -> None:
@@ -159,15 +160,15 @@ def _rows(crm: PostgresTable) -> list[tuple[Any, ...]]:
 
 def test_postgres_upserts_removes_and_survives_a_dropped_connection(crm: PostgresTable) -> None:
     crm.deliver(_batch("a", ("c1", "c2")))
-    crm.deliver(Batch("b", "spring_sale", "upsert", [
+    crm.deliver(Batch("b", "spring_sale", "upsert", pa.Table.from_pylist([
         {"customer_id": "c2", "email": "new@example.com", "phone": None, "first_name": None, "last_name": None}
-    ], "s"))  # fmt: skip
+    ]), "s"))  # fmt: skip
     assert _rows(crm) == [("spring_sale", "c1", "c1@example.com"), ("spring_sale", "c2", "new@example.com")]
     # The server ends our session (as a Postgres restart does): the next batch reconnects and is written once.
     pid = crm._connect().info.backend_pid
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute("select pg_terminate_backend(%s)", (pid,))
-    crm.deliver(Batch("c", "spring_sale", "remove", [{"customer_id": "c1"}], "s"))
+    crm.deliver(Batch("c", "spring_sale", "remove", pa.table({"customer_id": ["c1"]}), "s"))
     assert _rows(crm) == [("spring_sale", "c2", "new@example.com")]
     assert crm.delete_customers(["c2"]) == 1
     assert _rows(crm) == []

@@ -1,0 +1,160 @@
+"""Activation export: a 1M-member audience with consent, caps, quiet hours, care rules and audit, against the same
+export without any checks, in one run.
+
+    .venv/bin/python benchmarks/activation_export.py --members 1000000 --workdir /tmp/bench-activation
+
+The lake is synthesised directly (DuckDB -> Delta): customers and traits, three email audiences (the exported one
+holds every customer; the others overlap it), bronze consent events (about 1.6 per person, some withdrawn) and
+messages_sent (about 2 per person over 30 days), all linked through gold.identity_map.
+
+- baseline: read the current members, join their email/phone/name, write one CSV (what an export without checks
+  does);
+- checked: ``activation.export.export_audience`` to the same CSV file drop, in mirror mode: decisions for every
+  member, ``audit.activation_decisions`` (one row per member), the sync records and the deliveries log.
+
+Each repeat starts from the same lake (the checked run's audit and sync state are removed between repeats, so each
+checked run is a first full sync). Runs are interleaved; the table shows medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.csv as pacsv
+from deltalake import write_deltalake
+
+from activation.destinations import FileDrop
+from activation.export import export_audience
+from activation.inputs import connect
+from activation.rules import load_rules
+from cdp import lake as layout
+from cdp.lake import Lake
+
+SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+
+
+def synthesise(lake: Lake, members: int, seed: int) -> None:
+    con = duckdb.connect()
+    con.execute(f"select setseed({1 / (seed + 1)})")
+    con.execute(f"create table people as select 'cus_' || lpad(i::varchar, 8, '0') as customer_id, i "
+                f"from range({members}) t(i)")  # fmt: skip
+
+    def write(table: layout.Table, sql: str) -> None:
+        write_deltalake(lake.uri(table), con.sql(sql).to_arrow_reader(), mode="overwrite")
+
+    write(layout.CUSTOMERS, """
+        select customer_id, 'First' || i as first_name, 'Last' || i as last_name,
+               'person' || i || '@example.com' as email, '+8490' || lpad(i::varchar, 7, '0') as phone,
+               case when i % 10 = 0 then 'US' when i % 10 = 1 then null else 'VN' end as country
+        from people""")  # fmt: skip
+    write(layout.CUSTOMER_TRAITS, """
+        select customer_id, ['18_24','25_34','35_44','45_54'][1 + i % 4] as age_band, 'female' as gender,
+               'beauty' as preferred_category, (i % 97 = 0)::int as open_cases, i % 89 = 0 as is_recent_detractor
+        from people""")  # fmt: skip
+    write(
+        layout.AUDIENCES,
+        """
+        select * from (values ('big_sale', 'marketing', 'email', 30), ('vip', 'marketing', 'email', 10),
+                              ('winback', 'marketing', 'email', 50)) t(name, purpose, channel, priority)""",
+    )
+    write(layout.AUDIENCE_MEMBERSHIPS, """
+        select a || '-' || customer_id as membership_id, a as audience_name, customer_id,
+               timestamptz '2026-01-01' as entered_at, null::timestamptz as exited_at, null::varchar as exit_reason,
+               hash(a || customer_id) % 20 = 0 as is_holdout
+        from people, (values ('big_sale'), ('vip'), ('winback')) v(a)
+        where a = 'big_sale' or (a = 'vip' and i % 7 = 0) or (a = 'winback' and i % 3 = 0)""")  # fmt: skip
+    con.execute("""
+        create table consents as
+        select 'CNS-' || i || '-' || k as consent_id, customer_id, 'marketing' as purpose, 'email' as channel,
+               case when k = 1 and i % 5 = 0 then 'withdrawn' else 'granted' end as status,
+               timestamptz '2025-06-01' + to_days((k * 30 + i % 60)::int) as occurred_at
+        from people, range(2) r(k) where k = 0 or i % 3 < 2""")  # fmt: skip
+    con.execute("""
+        create table messages as
+        select 'MSG-' || i || '-' || k as message_id, customer_id, 'email' as channel,
+               'person' || i || '@example.com' as recipient,
+               timestamptz '2026-01-05 03:00' - to_hours((1 + (i * 7 + k * 13) % 720)::int) as sent_at,
+               case when k = 2 then 'transactional' else 'marketing' end as purpose
+        from people, range(3) r(k) where k < 2 or i % 2 = 0""")  # fmt: skip
+    write(layout.bronze("consent_events"),
+          "select consent_id, purpose, channel, status, occurred_at from consents")  # fmt: skip
+    write(layout.bronze("messages_sent"),
+          "select message_id, channel, recipient, sent_at, purpose from messages")  # fmt: skip
+    write(layout.IDENTITY_MAP, """
+        select customer_id, 'consent_events' as source, consent_id as source_record_id from consents
+        union all select customer_id, 'messages_sent', message_id from messages""")  # fmt: skip
+
+
+def baseline(lake: Lake, out: Path) -> int:
+    """The same export without checks: current members with their identifiers, one CSV."""
+    con = connect(lake)
+    members = f"delta_scan('{lake.uri(layout.AUDIENCE_MEMBERSHIPS)}')"
+    customers = f"delta_scan('{lake.uri(layout.CUSTOMERS)}')"
+    table = con.sql(
+        f"select m.customer_id, c.email, c.phone, c.first_name, c.last_name from {members} m "
+        f"join {customers} c using (customer_id) where m.audience_name = 'big_sale' and m.exited_at is null "
+        "order by m.customer_id"
+    ).to_arrow_table()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, out)
+    con.close()
+    return table.num_rows
+
+
+def reset_activation(lake: Lake) -> None:
+    for table in (layout.ACTIVATION_DECISIONS, layout.ACTIVATION_SYNCS, layout.ACTIVATION_DELIVERIES):
+        shutil.rmtree(lake.path(table), ignore_errors=True)
+    shutil.rmtree(lake.exports_dir(), ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-activation"))
+    args = parser.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    lake = Lake(args.workdir / "lake")
+    started = time.perf_counter()
+    synthesise(lake, args.members, args.seed)
+    print(f"synthesised {args.members:,} customers in {time.perf_counter() - started:.1f} s")
+    rules = load_rules()
+    # One untimed warm-up of each, so neither pays the first imports and the extension's first load.
+    baseline(lake, args.workdir / "baseline" / "big_sale.csv")
+    export_audience(lake, rules, "big_sale", FileDrop("files", lake.exports_dir() / "files"), send_time=SEND_AT)
+    base_times, checked_times, report = [], [], None
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        rows = baseline(lake, args.workdir / "baseline" / "big_sale.csv")
+        base_times.append(time.perf_counter() - started)
+        reset_activation(lake)
+        started = time.perf_counter()
+        report = export_audience(
+            lake, rules, "big_sale", FileDrop("files", lake.exports_dir() / "files"), send_time=SEND_AT
+        )
+        checked_times.append(time.perf_counter() - started)
+        print(f"baseline {base_times[-1]:.2f} s ({rows:,} rows), checked {checked_times[-1]:.2f} s")
+    assert report is not None
+    result = {
+        "members": report.members,
+        "sent": report.upserts,
+        "counts": report.counts,
+        "baseline_s": round(statistics.median(base_times), 2),
+        "checked_s": round(statistics.median(checked_times), 2),
+        "ratio": round(statistics.median(checked_times) / statistics.median(base_times), 2),
+        "baseline_runs": [round(t, 2) for t in base_times],
+        "checked_runs": [round(t, 2) for t in checked_times],
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
