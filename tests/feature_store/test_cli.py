@@ -81,7 +81,7 @@ def test_api_key_prints_a_key_and_its_digest_entry():
     result = CliRunner().invoke(app, ["api-key", "--scope", "profiles:read", "--scope", "pii:read"])
 
     assert result.exit_code == 0, result.output
-    key = result.output.split("give it to the client): ")[1].split()[0]
-    entry = json.loads(result.output.strip().splitlines()[-1])
+    lines = result.output.strip().splitlines()
+    key, entry = lines[1], json.loads(lines[3])
     assert ApiKeys(entry).scopes(key) == {"profiles:read", "pii:read"}
     assert CliRunner().invoke(app, ["api-key", "--scope", "admin"]).exit_code == 2
