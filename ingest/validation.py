@@ -198,9 +198,12 @@ def find_repeats(checked: DataFrame, key: str, already_ingested: DataFrame | Non
 def with_repeats(checked: DataFrame, repeats: DataFrame) -> DataFrame:
     """Add each repeat's issues to its ``_errors`` (a broadcast join of the small ``repeats`` result)."""
     flagged = checked.join(F.broadcast(repeats), ["_file_order", "_row_number"], "left")
+    repeated = F.col("_repeat_issues").isNotNull()  # a handful of rows: only theirs are rebuilt
     return flagged.select(
         *[F.col(c) for c in checked.columns if c != "_errors"],
-        _issues(F.col("_errors"), F.coalesce("_repeat_issues", F.array())).alias("_errors"),
+        F.when(repeated, _issues(F.col("_errors"), F.col("_repeat_issues")))
+        .otherwise(F.col("_errors"))
+        .alias("_errors"),
     )
 
 
