@@ -512,6 +512,59 @@ def audience_explain(
         console.print(table)
 
 
+@app.command()
+def erase(
+    email: Annotated[str | None, typer.Option(help="The person's email.")] = None,
+    phone: Annotated[str | None, typer.Option(help="The person's phone (any format).")] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id", help="The person's customer id.")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Forget a person: delete their rows from every Delta table and every old version (VACUUM, log truncated), the
+    file exports and the CRM table; keep a hashed suppression entry and a receipt without personal data."""
+    from activation.destinations import PostgresTable
+    from activation.erasure import NothingToErase, already_erased, erase, resolve
+    from activation.rules import PostgresDestination
+    from spark_jobs.normalise import normalise_email, normalise_phone
+    from spark_jobs.rules import load_rules as load_identity_rules
+
+    if sum(v is not None for v in (email, phone, customer_id)) != 1:
+        raise typer.BadParameter("give exactly one of --email, --phone, --customer-id")
+    settings = _settings(lake=lake)
+    the_lake = Lake(settings.lake_root)
+    rules = _activation(settings)
+    identity_rules = load_identity_rules()
+    lookup, value = "customer_id", customer_id
+    if email is not None:
+        lookup, (value, reason) = "email", normalise_email(email, identity_rules.normalisation)
+    elif phone is not None:
+        lookup, (value, reason) = "phone", normalise_phone(phone, None, settings.default_phone_region,
+                                                           identity_rules.normalisation)  # fmt: skip
+    if value is None:
+        console.print(f"[red]the {lookup} given is not usable: {reason}; nothing deleted[/]")
+        raise typer.Exit(1)
+    done = already_erased(the_lake, value)
+    if done is not None:
+        console.print(f"That {lookup} was erased already ({done}); nothing to do.")
+        return
+    try:
+        if lookup == "customer_id":
+            person = resolve(the_lake, customer_id=value)
+        else:
+            person = resolve(the_lake, value=value, id_type=lookup)
+    except NothingToErase as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    crm_tables = [c.table for c in rules.destinations.values() if isinstance(c, PostgresDestination)]
+    crm = PostgresTable("crm", settings.postgres_url, crm_tables[0]) if crm_tables else None
+    receipt = erase(the_lake, person, lookup=lookup, crm=crm)
+    touched = sum(1 for t in receipt.tables if t["rows_deleted"])
+    console.print(
+        f"{receipt.erasure_id}: {receipt.rows_deleted:,} rows deleted from {touched} tables, "
+        f"{receipt.files_vacuumed:,} old files removed, {receipt.export_files_rewritten} export files rewritten, "
+        f"{receipt.crm_rows_deleted} CRM rows deleted; receipt in audit.erasure_receipts"
+    )
+
+
 identity_app = typer.Typer(help="Inspect and score identity resolution.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 
