@@ -216,7 +216,7 @@ def export_audience(
     n = decisions.num_rows
 
     def constant(value: object, type_: pa.DataType) -> pa.Array:
-        return pa.array([value] * n, type_)
+        return pa.repeat(pa.scalar(value, type_), n)
 
     audit = pa.table(
         {
@@ -296,15 +296,15 @@ def _deliveries(sync_id: str, audience, destination: str, op: str, chunk: pa.Tab
         "purpose": audience.purpose,
         "channel": audience.channel,
     }
-    columns = {name: pa.array([value] * n, pa.string()) for name, value in constants.items()}
+    columns = {name: pa.repeat(pa.scalar(value, pa.string()), n) for name, value in constants.items()}
     return pa.table(
         {
             **columns,
             "customer_id": chunk["customer_id"],
-            "op": pa.array([op] * n, pa.string()),
+            "op": pa.repeat(pa.scalar(op, pa.string()), n),
             "row_hash": chunk["row_hash"],
-            "batch_key": pa.array([key] * n, pa.string()),
-            "delivered_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
+            "batch_key": pa.repeat(pa.scalar(key, pa.string()), n),
+            "delivered_at": pa.repeat(pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC")), n),
         }
     ).cast(DELIVERY_SCHEMA)
 

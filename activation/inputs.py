@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+from deltalake import DeltaTable
 
 from activation.decisions import (
     Audience,
@@ -62,7 +63,10 @@ def _scan(lake: Lake, table: Table) -> str:
 
 def _view(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, table: Table, empty_sql: str | None = None) -> None:
     if lake.exists(table):
-        con.execute(f"create or replace view {name} as select * from {_scan(lake, table)}")
+        # An Arrow dataset over the table's current files: DuckDB pushes projections and filters into it, and it
+        # joins faster here than the Delta extension's delta_scan.
+        con.register(f"{name}_files", DeltaTable(lake.uri(table)).to_pyarrow_dataset())
+        con.execute(f"create or replace view {name} as select * from {name}_files")
     elif empty_sql is not None:
         con.execute(f"create or replace view {name} as {empty_sql}")
     else:
