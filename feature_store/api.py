@@ -255,7 +255,7 @@ def create_app(settings: Settings, features: Features | None = None) -> FastAPI:
         """A feature service's values for a list of customers (in the order given; unknown ones have found=false)."""
         need(granted, "features:read", "reading feature services")
         try:
-            service = online_store_call(lambda: state.features._service(request.service))
+            service = online_store_call(lambda: state.features.service(request.service))
         except FeatureStoreError as exc:
             raise ApiError(404, "unknown_feature_service", str(exc)) from None
         if any(state.is_pii_view(v) for v in state.service_views(service)):

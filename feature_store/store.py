@@ -25,6 +25,7 @@ from feature_store.config import features_dir, online_store_kind, registry_kind,
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENTITY_KEY = "customer_id"
 EVENT_TIMESTAMP = "event_timestamp"
+SERVICE_CACHE_SECONDS = 60.0  # as long as Feast's own registry cache (config.py)
 
 _duckdb_lock = threading.Lock()
 _duckdb_ready: set[str] = set()
@@ -73,6 +74,7 @@ class Features:
         self.lake = Lake(settings.lake_root)
         self._store: Any = None
         self._lock = threading.Lock()
+        self._services: dict[str, tuple[Any, float]] = {}
 
     def describe(self) -> str:
         return (
@@ -142,14 +144,21 @@ class Features:
     def service_names(self) -> list[str]:
         return sorted(s.name for s in self.store.list_feature_services())
 
-    def _service(self, name: str) -> Any:
+    def service(self, name: str) -> Any:
+        """A feature service by name, kept for ``SERVICE_CACHE_SECONDS``: Feast rebuilds the object from the
+        registry's protobuf on every lookup (about 10 ms, several times an online read)."""
         from feast.errors import FeatureServiceNotFoundException
 
+        cached = self._services.get(name)
+        if cached is not None and time.monotonic() - cached[1] < SERVICE_CACHE_SECONDS:
+            return cached[0]
         try:
-            return self.store.get_feature_service(name)
+            service = self.store.get_feature_service(name, allow_cache=True)
         except FeatureServiceNotFoundException:
             known = ", ".join(self.service_names()) or "none (run `cdp features apply`)"
             raise FeatureStoreError(f"no feature service {name!r}; known: {known}") from None
+        self._services[name] = (service, time.monotonic())
+        return service
 
     def historical(self, entities: pd.DataFrame, service: str) -> pd.DataFrame:
         """Point-in-time correct features of ``service`` for (customer_id, event_timestamp) rows.
@@ -164,13 +173,13 @@ class Features:
         frame[EVENT_TIMESTAMP] = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)
         frame["_row"] = range(len(frame))
         prepare_offline_store(self.lake)
-        job = self.store.get_historical_features(entity_df=frame, features=self._service(service))
+        job = self.store.get_historical_features(entity_df=frame, features=self.service(service))
         result = job.to_df().sort_values("_row").drop(columns="_row").reset_index(drop=True)
         return result
 
     def online(self, customer_ids: Sequence[str], *, service: str | None = None, features: Sequence[str] = ()) -> Any:
         """Online features (Feast's response) for customers: a feature service's, or ``view:feature`` refs."""
-        refs: Any = self._service(service) if service else list(features)
+        refs: Any = self.service(service) if service else list(features)
         return self.store.get_online_features(features=refs, entity_rows=[{ENTITY_KEY: cid} for cid in customer_ids])
 
 
