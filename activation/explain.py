@@ -42,7 +42,7 @@ class Explanation:
 
 
 def explain(lake: Lake, rules: Rules, audience_name: str, customer_id: str, send_time: datetime) -> Explanation:
-    loaded = load_inputs(lake, audience_name, send_time, customer_id=customer_id)
+    loaded = load_inputs(lake, rules, audience_name, send_time, customer_id=customer_id)
     try:
         rows = decide_on(loaded.con, loaded.audience, rules, send_time).to_pylist()
     finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class SyncReport:
     dead_lettered: int = 0
     status: str = "completed"
     dead_letter_files: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: decide, audit, plan, deliver
 
     @property
     def decisions(self) -> dict[str, int]:
@@ -203,11 +205,14 @@ def export_audience(
     started = datetime.now(UTC)
     sync_id = f"sync-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     run_by = run_by or getpass.getuser()
-    loaded = load_inputs(lake, audience_name, send_time)
+    clock = time.perf_counter()
+    loaded = load_inputs(lake, rules, audience_name, send_time)
     audience, con = loaded.audience, loaded.con
     decisions = decide_on(con, audience, rules, send_time)
+    seconds = {"decide": time.perf_counter() - clock}
     counts = dict(Counter(decisions.column("reason").to_pylist()))
     report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, decisions.num_rows, counts)
+    report.seconds = seconds
     log.info("%s %s -> %s: %d members, %s", sync_id, audience.name, destination.name, decisions.num_rows, counts)
     if dry_run:
         con.close()
@@ -231,9 +236,12 @@ def export_audience(
             "send_time": constant(send_time, pa.timestamp("us", tz="UTC")),
         }
     ).select(DECISION_AUDIT_SCHEMA.names)
+    clock = time.perf_counter()
     _append(lake, layout.ACTIVATION_DECISIONS, audit.cast(DECISION_AUDIT_SCHEMA))
     _record(lake, report, "started", send_time, rules.version, run_by)
 
+    seconds["audit"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     to_send = payload(con, decisions.filter(pc.equal(decisions["decision"], SEND)).select(["customer_id"]))
     last_completed = _last_completed(lake, audience.name, destination.name)
     upserts, removals = _plan(con, to_send, audience.name, destination.name, mode, last_completed)
@@ -242,6 +250,8 @@ def export_audience(
         removals = removals.slice(0, 0)
 
     batch_size = batch_size or destination.batch_size
+    seconds["plan"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     error: str | None = None
     try:
         for op, items in (("remove", removals), ("upsert", upserts)):
@@ -272,6 +282,7 @@ def export_audience(
         raise
     finally:
         destination.close()
+    seconds["deliver"] = time.perf_counter() - clock
     report.status = "completed" if report.dead_lettered == 0 else "failed"
     _record(lake, report, report.status, send_time, rules.version, run_by,
             f"{report.dead_lettered} batches dead-lettered" if report.dead_lettered else None)  # fmt: skip

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from activation.decisions import (
     Audience,
 )
+from activation.rules import Rules
 from cdp import lake as layout
 from cdp.lake import Lake, Table
 from marts.duckdb_delta import load_delta_extension
@@ -81,7 +82,9 @@ def find_audience(con: duckdb.DuckDBPyConnection, name: str) -> Audience:
     return Audience(str(row[0]), str(row[1]), str(row[2]), int(row[3]))
 
 
-def load_inputs(lake: Lake, audience_name: str, send_time: datetime, customer_id: str | None = None) -> LakeInputs:
+def load_inputs(
+    lake: Lake, rules: Rules, audience_name: str, send_time: datetime, customer_id: str | None = None
+) -> LakeInputs:
     con = connect(lake)
     _view(con, lake, "audiences", layout.AUDIENCES)
     _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
@@ -122,6 +125,8 @@ def load_inputs(lake: Lake, audience_name: str, send_time: datetime, customer_id
     )
     channel, purpose, name = _lit(audience.channel), _lit(audience.purpose), _lit(audience.name)
     at = f"'{send_time.astimezone(UTC).isoformat()}'::timestamptz"
+    # Only the longest cap window on this channel matters for the contact history.
+    window = max((c.days for c in rules.frequency_caps if c.channel == audience.channel), default=0)
     con.execute(
         "create temp view memberships as "
         "select m.customer_id, m.audience_name, a.channel, a.priority::bigint as priority "
@@ -143,12 +148,13 @@ def load_inputs(lake: Lake, audience_name: str, send_time: datetime, customer_id
         "select i.customer_id, s.channel, s.purpose, s.sent_at::timestamptz as sent_at "
         "from messages_bronze s join identity_map i "
         "on i.source = 'messages_sent' and i.source_record_id = s.message_id "
-        f"where s.channel = {channel} and s.sent_at <= {at} "
+        f"where s.channel = {channel} and s.sent_at <= {at} and s.sent_at > {at} - interval '{window} days' "
         "and i.customer_id in (select customer_id from members) "
         "union all "
         # This platform's own sends: one message per person per audience and day (a re-sync is not a message).
         "select customer_id, channel, purpose, min(delivered_at) from deliveries "
         f"where op = 'upsert' and channel = {channel} and audience_name <> {name} and delivered_at <= {at} "
+        f"and delivered_at > {at} - interval '{window} days' "
         "and customer_id in (select customer_id from members) "
         "group by customer_id, channel, purpose, audience_name, date_trunc('day', delivered_at)"
     )
