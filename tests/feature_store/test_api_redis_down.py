@@ -62,13 +62,13 @@ class PrivateRedis:
 
 def test_redis_down_answers_503_and_recovers(tmp_path):
     server = PrivateRedis(tmp_path)
-    server.start()
     lake = Lake(tmp_path / "lake")
     write_lake(lake)
     settings = store_settings(
         lake, "prod", redis_url=f"redis://127.0.0.1:{server.port}/0", api_keys={digest("k"): ["profiles:read"]}
     )
     try:
+        server.start()
         for features in open_features(settings):
             features.apply()
             features.materialize(AS_OF)
