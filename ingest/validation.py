@@ -57,7 +57,7 @@ def _cast(field: Field, value: Column) -> Column:
     if field.type in (FieldType.STRING,):
         return value
     if field.type is FieldType.JSON:
-        return F.when(F.substring(value, 1, 1) == "{", value)
+        return F.when(F.startswith(value, F.lit("{")), value)  # a prefix test: cheaper than substring()
     if field.type is FieldType.LINES:
         return _typed_lines(value)
     return value.try_cast(field.type.value)
