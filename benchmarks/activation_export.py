@@ -12,6 +12,9 @@ messages_sent (about 2 per person over 30 days), all linked through gold.identit
 - checked: ``activation.export.export_audience`` to the same CSV file drop, in mirror mode: decisions for every
   member, ``audit.activation_decisions`` (one row per member), the sync records and the deliveries log.
 
+Then one person is erased from the same lake (every table deleted from, vacuumed and its log truncated) and the
+erasure's time, rows deleted, old files removed and export files rewritten are printed.
+
 Each repeat starts from the same lake (the checked run's audit and sync state are removed between repeats, so each
 checked run is a first full sync). Runs are interleaved; the table shows medians.
 """
@@ -31,6 +34,7 @@ import pyarrow.csv as pacsv
 from deltalake import write_deltalake
 
 from activation.destinations import FileDrop
+from activation.erasure import erase, resolve
 from activation.export import export_audience
 from activation.inputs import connect
 from activation.rules import load_rules
@@ -153,6 +157,16 @@ def main() -> None:
         "ratio": round(statistics.median(checked_times) / statistics.median(base_times), 2),
         "baseline_runs": [round(t, 2) for t in base_times],
         "checked_runs": [round(t, 2) for t in checked_times],
+    }
+    # Erasure of one person in the same lake (by customer id: the synthetic lake has no identifier graph).
+    started = time.perf_counter()
+    receipt = erase(lake, resolve(lake, customer_id="cus_00000042"), lookup="customer_id", run_by="benchmark")
+    result["erasure"] = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "tables": len(receipt.tables),
+        "rows_deleted": receipt.rows_deleted,
+        "old_files_removed": receipt.files_vacuumed,
+        "export_files_rewritten": receipt.export_files_rewritten,
     }
     print(json.dumps(result, indent=2))
 
