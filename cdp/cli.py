@@ -434,13 +434,17 @@ def audience_export(
         console.print(f"[red]no destination {destination!r}; destinations: {', '.join(rules.destinations)}[/]")
         raise typer.Exit(1)
     the_lake = Lake(settings.lake_root)
-    target = build_destination(
-        destination,
-        rules.destinations[destination],
-        exports_dir=the_lake.exports_dir(),
-        postgres_url=settings.postgres_url,
-        webhook_url=settings.activation_webhook_url,
-    )
+    try:
+        target = build_destination(
+            destination,
+            rules.destinations[destination],
+            exports_dir=the_lake.exports_dir(),
+            postgres_url=settings.postgres_url,
+            webhook_url=settings.activation_webhook_url,
+        )
+    except ValueError as exc:  # e.g. a webhook without a URL
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     send_time = _parse_as_of(send_at) if send_at else settings.observation_time()
     try:
         report = export_audience(
