@@ -20,6 +20,8 @@ from feast.repo_config import RegistryConfig, RepoConfig
 from cdp.lake import Lake
 from cdp.settings import FeatureOnlineStore, FeatureRegistry, Settings
 
+MATERIALISE_BATCH_ROWS = 20_000  # rows converted to protobuf and written per online-store batch
+
 
 def features_dir(lake: Lake) -> Path:
     """Local store files of this lake: the file registry, the SQLite online store, DuckDB's extension folder."""
@@ -87,6 +89,12 @@ def repo_config(settings: Settings) -> RepoConfig:
         registry=registry.model_dump(exclude_unset=True),
         online_store=online,
         offline_store=DuckDBOfflineStoreConfig(),
+        materialization={
+            # Only each customer's latest row in the window leaves DuckDB (the default pulls every snapshot in it).
+            "pull_latest_features": True,
+            # Convert and write in slices: peak memory no longer grows with the number of customers.
+            "online_write_batch_size": MATERIALISE_BATCH_ROWS,
+        },
         repo_path=local,
         entity_key_serialization_version=3,
     )
