@@ -11,13 +11,15 @@ Postgres CRM destination; keep a hashed suppression entry and a receipt without 
    table (a person's rows live in old versions of tables rewritten by every build, so a per-table choice cannot be
    proven complete), and a reader holding an old snapshot open while the erasure runs can fail. Run erasures in a
    batch window.
-4. Rewrite the file-drop exports and dead letters without the person; delete their rows from the CRM table; delete
-   dbt's working DuckDB database (rebuilt by the next `cdp build`).
+4. Rewrite the file-drop exports and dead letters without the person; delete their rows from the CRM table and send
+   removals to webhook destinations (both before anything in the lake); delete dbt's working DuckDB database
+   (rebuilt by the next `cdp build`).
 5. Append SHA-256 hashes of the normalised identifiers to ``audit.suppression_list`` and a receipt to
    ``audit.erasure_receipts`` (hashes, tables and versions touched, row counts; no personal data).
 
-Not done here (see the README): the bronze ingest does not read the suppression list yet, the Feast online store
-and webhook destinations are not told, and the landing zone (outside the lake) keeps the source files.
+Webhook destinations get a removal for every audience they hold the person in (from the deliveries log). Not done
+here (see the README): the bronze ingest does not read the suppression list yet, the Feast online store is not
+told, and the landing zone (outside the lake) keeps the source files.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ RECEIPT_SCHEMA = pa.schema(
         ("files_vacuumed", pa.int64()),
         ("export_files_rewritten", pa.int64()),
         ("crm_rows_deleted", pa.int64()),
+        ("webhook_removals_sent", pa.int64()),
     ]
 )
 SUPPRESSION_SCHEMA = pa.schema(
@@ -85,6 +88,7 @@ class ErasureReceipt:
     files_vacuumed: int = 0
     export_files_rewritten: int = 0
     crm_rows_deleted: int = 0
+    webhook_removals_sent: int = 0
 
 
 def sha256(value: str) -> str:
@@ -184,12 +188,15 @@ def erase(
     *,
     lookup: str,
     crm: Any | None = None,  # an activation.destinations.PostgresTable, or None
+    webhooks: list[Any] | None = None,  # activation.destinations.Webhook destinations to send removals to
     run_by: str | None = None,
 ) -> ErasureReceipt:
     receipt = ErasureReceipt(f"erasure-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
     if crm is not None:  # first: a CRM that cannot be reached stops the erasure before anything irreversible
         receipt.crm_rows_deleted = crm.delete_customers(sorted(person.customer_ids))
         crm.close()
+    for webhook in webhooks or []:  # before the deliveries log that says what they hold is deleted
+        receipt.webhook_removals_sent += _tell_webhook(lake, webhook, person)
     for table in lake.tables():
         if table in _NOT_DATA:
             continue
@@ -213,6 +220,32 @@ def erase(
     shutil.rmtree(lake.root / "_staging", ignore_errors=True)
     _write_receipt(lake, receipt, person, lookup, run_by or getpass.getuser())
     return receipt
+
+
+def _tell_webhook(lake: Lake, webhook: Any, person: Person) -> int:
+    """Send a removal for every audience the webhook holds the person in (from the deliveries log)."""
+    from activation.destinations import Batch, batch_key
+
+    if not lake.exists(layout.ACTIVATION_DELIVERIES):
+        return 0
+    columns = ["audience_name", "destination", "customer_id", "op", "delivered_at"]
+    log = _read(lake, layout.ACTIVATION_DELIVERIES, columns)
+    ids = pa.array(sorted(person.customer_ids), pa.string())
+    mine = log.filter(pc.and_(pc.equal(log["destination"], webhook.name), pc.is_in(log["customer_id"], ids)))
+    latest: dict[tuple[str, str], tuple[Any, str]] = {}
+    for row in mine.to_pylist():
+        key = (row["audience_name"], row["customer_id"])
+        if key not in latest or row["delivered_at"] >= latest[key][0]:
+            latest[key] = (row["delivered_at"], row["op"])
+    held: dict[str, list[str]] = {}
+    for (audience, customer_id), (_, op) in sorted(latest.items()):
+        if op == "upsert":
+            held.setdefault(audience, []).append(customer_id)
+    for audience, members in held.items():
+        batch = batch_key(audience, webhook.name, "remove", members, [""] * len(members))
+        rows = pa.table({"customer_id": pa.array(members, pa.string())})
+        webhook.deliver(Batch(batch, audience, "remove", rows, "erasure"))
+    return sum(len(members) for members in held.values())
 
 
 def _scrub_exports(folder: Path, person: Person) -> int:
@@ -266,6 +299,7 @@ def _write_receipt(lake: Lake, receipt: ErasureReceipt, person: Person, lookup: 
         "files_vacuumed": receipt.files_vacuumed,
         "export_files_rewritten": receipt.export_files_rewritten,
         "crm_rows_deleted": receipt.crm_rows_deleted,
+        "webhook_removals_sent": receipt.webhook_removals_sent,
     }
     write_deltalake(
         lake.uri(layout.ERASURE_RECEIPTS), pa.Table.from_pylist([row], schema=RECEIPT_SCHEMA), mode="append"

@@ -525,9 +525,9 @@ def erase(
 ) -> None:
     """Forget a person: delete their rows from every Delta table and every old version (VACUUM, log truncated), the
     file exports and the CRM table; keep a hashed suppression entry and a receipt without personal data."""
-    from activation.destinations import PostgresTable
+    from activation.destinations import PostgresTable, build_destination
     from activation.erasure import NothingToErase, already_erased, erase, resolve
-    from activation.rules import PostgresDestination
+    from activation.rules import PostgresDestination, WebhookDestination
     from spark_jobs.normalise import normalise_email, normalise_phone
     from spark_jobs.rules import load_rules as load_identity_rules
 
@@ -560,12 +560,19 @@ def erase(
         raise typer.Exit(1) from None
     crm_tables = [c.table for c in rules.destinations.values() if isinstance(c, PostgresDestination)]
     crm = PostgresTable("crm", settings.postgres_url, crm_tables[0]) if crm_tables else None
-    receipt = erase(the_lake, person, lookup=lookup, crm=crm)
+    webhooks = [
+        build_destination(name, config, exports_dir=the_lake.exports_dir(), postgres_url=settings.postgres_url,
+                          webhook_url=settings.activation_webhook_url)
+        for name, config in rules.destinations.items()
+        if isinstance(config, WebhookDestination) and (config.url or settings.activation_webhook_url)
+    ]  # fmt: skip
+    receipt = erase(the_lake, person, lookup=lookup, crm=crm, webhooks=webhooks)
     touched = sum(1 for t in receipt.tables if t["rows_deleted"])
     console.print(
         f"{receipt.erasure_id}: {receipt.rows_deleted:,} rows deleted from {touched} tables, "
         f"{receipt.files_vacuumed:,} old files removed, {receipt.export_files_rewritten} export files rewritten, "
-        f"{receipt.crm_rows_deleted} CRM rows deleted; receipt in audit.erasure_receipts"
+        f"{receipt.crm_rows_deleted} CRM rows deleted, {receipt.webhook_removals_sent} webhook removals sent; "
+        "receipt in audit.erasure_receipts"
     )
 
 

@@ -12,6 +12,7 @@ from deltalake import write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from tests.activation.webhook_server import server_factory  # noqa: F401 (a fixture for every module)
 from tests.marts.conftest import LakeWriter
 
 SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City

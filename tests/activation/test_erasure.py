@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from activation.destinations import FileDrop, PostgresTable
+from activation.destinations import FileDrop, PostgresTable, Webhook
 from activation.erasure import NothingToErase, already_erased, erase, resolve
 from activation.export import export_audience
 from activation.rules import load_rules
@@ -97,3 +97,17 @@ def test_erase_leaves_no_trace_and_keeps_everyone_else(activation_lake: Activati
         resolve(lake, value=a.email("c1"), id_type="email")
     with pytest.raises(NothingToErase, match="nothing deleted"):
         resolve(lake, value="nobody@example.com", id_type="email")
+
+
+def test_erase_sends_removals_to_webhooks_holding_the_person(activation_lake: ActivationLake, server_factory) -> None:
+    a = activation_lake
+    for c in ("c1", "c2"):
+        a.consent(c, "granted", SEND_AT - timedelta(days=30))
+    a.write(["c1", "c2"], [("spring_sale", "marketing", "email", 10)], [("spring_sale", "c1"), ("spring_sale", "c2")])
+    server = server_factory([])
+    hook = Webhook("hook", server.url, sleep=lambda _: None)
+    export_audience(a.lake, load_rules(), "spring_sale", hook, send_time=SEND_AT)
+    receipt = erase(a.lake, resolve(a.lake, customer_id="c1"), lookup="customer_id", webhooks=[hook])
+    assert receipt.webhook_removals_sent == 1
+    last = server.received[-1]["body"]
+    assert (last["op"], last["audience"], last["members"]) == ("remove", "spring_sale", [{"customer_id": "c1"}])
