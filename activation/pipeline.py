@@ -37,9 +37,12 @@ def run_exports(
     postgres_url: str,
     webhook_url: str | None = None,
     dry_run: bool = False,
+    env: str = "local",
 ) -> list[ExportOutcome]:
     outcomes = []
     for planned in rules.exports:
+        if env not in planned.environments:
+            continue
         try:
             destination = build_destination(
                 planned.destination,

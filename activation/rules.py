@@ -85,6 +85,8 @@ class ScheduledExport(_Strict):
     audience: str
     destination: str
     mode: Literal["upsert", "mirror", "diff"] = "mirror"
+    # Where the export runs (CDP_ENV): the Postgres CRM is a production part, so a laptop's `cdp run` skips it.
+    environments: tuple[Literal["local", "ci", "prod"], ...] = ("local", "ci", "prod")
 
 
 DestinationConfig = Annotated[FileDestination | WebhookDestination | PostgresDestination, Field(discriminator="type")]

@@ -193,6 +193,7 @@ def _export_all(settings: Settings) -> None:
         send_time=settings.observation_time(),
         postgres_url=settings.postgres_url,
         webhook_url=settings.activation_webhook_url,
+        env=settings.env,
     )
     for o in outcomes:
         if o.report is not None:

@@ -32,6 +32,7 @@ def activation_exports(context: dg.AssetExecutionContext, lake: LakeResource) ->
         send_time=settings.observation_time(),
         postgres_url=settings.postgres_url,
         webhook_url=settings.activation_webhook_url,
+        env=settings.env,
     )
     summary = [
         {
