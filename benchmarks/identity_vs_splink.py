@@ -370,12 +370,17 @@ def run_side(workdir: Path, name: str, arguments: list[str]) -> dict:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT, env=env)
         watched = psutil.Process(process.pid)
         peak = 0
+        loads: list[float] = []  # the machine's 1-minute load average, once a second: other work shares the cores
         stop = threading.Event()
 
         def sample() -> None:
             nonlocal peak
+            ticks = 0
             while not stop.is_set():
                 peak = max(peak, _tree_rss(watched))
+                if ticks % 10 == 0:
+                    loads.append(os.getloadavg()[0])
+                ticks += 1
                 stop.wait(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -390,6 +395,7 @@ def run_side(workdir: Path, name: str, arguments: list[str]) -> dict:
         return {"failed": True, "returncode": code, "error": tail}
     result = json.loads(text.strip().splitlines()[-1])
     result["peak_rss_mb"] = max(peak, result.pop("self_maxrss_bytes", 0)) / 2**20
+    result["load"] = {"min": min(loads), "mean": sum(loads) / len(loads), "max": max(loads)} if loads else None
     return result
 
 
@@ -551,6 +557,12 @@ def markdown(rows: list[dict], command: str, state: str) -> str:
             f"{a['bcubed_f1']:.4f} | {ratio} |"
         )
     lines.append("")
+    for r in rows:
+        if r.get("load"):
+            lines.append(
+                f"- {r['records']:,} records, {r['engine']}: machine load (1-minute average, {os.cpu_count()} cores) "
+                f"{r['load']['mean']:.1f} on average, {r['load']['min']:.1f}-{r['load']['max']:.1f}."
+            )
     for r in rows:
         if r.get("failed"):
             lines.append(f"- {r['records']:,} records, {r['engine']} failed: {r['error'].strip().splitlines()[-1]}")
