@@ -169,7 +169,8 @@ def create_app(settings: Settings, features: Features | None = None) -> FastAPI:
 
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (see `cdp api-key`).")
 
-    def scopes(key: Annotated[str | None, Depends(api_key_header)]) -> frozenset[str]:
+    # async: a sync dependency would cost every request one more hop through the thread pool.
+    async def scopes(key: Annotated[str | None, Depends(api_key_header)]) -> frozenset[str]:
         if not state.keys:
             raise ApiError(401, "no_api_keys", "the server has no API keys configured: set CDP_API_KEYS")
         if not key:
