@@ -40,20 +40,29 @@ def landing_for(workdir: Path, customers: int, seed: int) -> Path:
     return landing
 
 
-def baseline(files: list[Path], out: Path) -> tuple[float, int]:
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def baseline(files: list[Path], out: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s, rows) of the bare loader."""
     import pyarrow as pa
     import pyarrow.json as pj
     from deltalake import write_deltalake
 
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     tables = [pj.read_json(f) for f in files]
     table = pa.concat_tables(tables, promote_options="permissive")
     write_deltalake(str(out), table, mode="overwrite")
-    return time.perf_counter() - start, table.num_rows
+    return time.perf_counter() - start, _cpu() - cpu, table.num_rows
 
 
-def ours(landing: Path, lake_dir: Path) -> tuple[float, int, int]:
+def ours(landing: Path, lake_dir: Path) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, records in, accepted) of ``cdp ingest`` (Sail runs in this process: its CPU is counted)."""
     from cdp.lake import Lake
     from cdp.settings import Settings
     from cdp.spark import get_spark
@@ -62,11 +71,11 @@ def ours(landing: Path, lake_dir: Path) -> tuple[float, int, int]:
     spark = get_spark(Settings())
     spark.range(1).count()  # warm-up: the first query pays for session creation
     shutil.rmtree(lake_dir, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     report = run_ingest(spark, Lake(lake_dir), landing, sources=["events"])
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
     assert report.reconciles
-    return elapsed, report.total("records_in"), report.total("accepted")
+    return elapsed, cpu, report.total("records_in"), report.total("accepted")
 
 
 def engine_job(engine: str, files: list[str], out: str) -> dict:
@@ -100,13 +109,6 @@ def run_engine(engine: str, files: list[Path], workdir: Path) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"{engine} engine job failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def profile(landing: Path, lake_dir: Path, repeats: int) -> None:
@@ -201,20 +203,28 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so both see the same machine noise
         base_runs.append(baseline(files, args.workdir / "baseline-delta"))
         our_runs.append(ours(landing, args.workdir / "lake"))
-    base_s = statistics.median(t for t, _ in base_runs)
-    our_s = statistics.median(t for t, _, _ in our_runs)
-    records_in, accepted = our_runs[0][1], our_runs[0][2]
+    base_s = statistics.median(run[0] for run in base_runs)
+    our_s = statistics.median(run[0] for run in our_runs)
+    base_cpu = statistics.median(run[1] for run in base_runs)
+    our_cpu = statistics.median(run[1] for run in our_runs)
+    records_in, accepted = our_runs[0][2], our_runs[0][3]
     result = {
         "customers": args.customers,
         "event_files": len(files),
         "events_in": records_in,
         "events_accepted": accepted,
-        "baseline_rows": base_runs[0][1],
+        "baseline_rows": base_runs[0][2],
         "baseline_s": base_s,
         "cdp_ingest_s": our_s,
         "cdp_events_per_s": records_in / our_s,
-        "baseline_events_per_s": base_runs[0][1] / base_s,
+        "baseline_events_per_s": base_runs[0][2] / base_s,
         "ratio_cdp_to_baseline": our_s / base_s,
+        # CPU seconds of each side's process: far less disturbed than wall time when other work shares the machine.
+        "baseline_cpu_s": base_cpu,
+        "cdp_ingest_cpu_s": our_cpu,
+        "cpu_ratio_cdp_to_baseline": our_cpu / base_cpu,
+        "baseline_runs_s": [round(run[0], 2) for run in base_runs],
+        "cdp_ingest_runs_s": [round(run[0], 2) for run in our_runs],
         "repeats": args.repeats,
     }
     if not args.no_jvm:
@@ -230,10 +240,11 @@ def main() -> None:
     (out / f"ingest-{args.customers}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(
-        f"\n| events | files | baseline (pyarrow.json + write_deltalake) | cdp ingest (Sail) | events/s | ratio |\n"
-        f"|---|---|---|---|---|---|\n"
+        f"\n| events | files | baseline (pyarrow.json + write_deltalake) | cdp ingest (Sail) | events/s | ratio "
+        f"| CPU: baseline, cdp, ratio |\n"
+        f"|---|---|---|---|---|---|---|\n"
         f"| {records_in:,} | {len(files)} | {base_s:.2f} s | {our_s:.2f} s | {records_in / our_s:,.0f} | "
-        f"{our_s / base_s:.2f}x |"
+        f"{our_s / base_s:.2f}x | {base_cpu:.2f} s, {our_cpu:.2f} s, {our_cpu / base_cpu:.2f}x |"
     )
     if "jvm_to_sail" in result:
         print(
