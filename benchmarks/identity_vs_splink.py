@@ -4,7 +4,9 @@ cdp job on JVM Spark local mode. Prints a Markdown block for BENCHMARKS.md.
     .venv/bin/python benchmarks/identity_vs_splink.py --customers 2000 19000 190000 --jvm-customers 2000 \
         --workdir /tmp/bench-identity
 
-(about 10.8k, 102k and 1.03M person records; JVM Spark only at the small size, it is about 40x slower).
+(about 10.8k, 102k and 1.03M person records; JVM Spark only at the small size, it is about 40x slower). On a
+machine shared with other work, ``--repeats 2`` runs each side twice per size in the order cdp, Splink, Splink,
+cdp and reports the median time; each run's time and the machine's load average during it are listed.
 
 Person records are the rows of the six person sources (crm_contacts, orders, pos_transactions, support_tickets,
 survey_responses, consent_events; not events or messages_sent) that ``ingest`` accepted into bronze. Per size,
@@ -460,23 +462,35 @@ def bench_size(spark, args, customers: int) -> list[dict]:
         print(json.dumps(entry, default=str), file=sys.stderr, flush=True)
         return entry
 
-    # cdp on Sail
+    # cdp on Sail and Splink on DuckDB, ``--repeats`` times each, alternating which goes first (cdp, Splink,
+    # Splink, cdp, ...) so that load from other work falls on both sides alike; the median time is reported.
     lake = workdir / f"run-{tag}-sail"
-    fresh_lake(bronze_root, lake, "delta")
-    result = run_side(workdir, f"cdp-sail-{tag}", ["--side", "cdp", "--engine", "sail", "--lake", str(lake)])
-    row("cdp (Sail)", result, None if result.get("failed") else cdp_predicted(spark, lake, "delta"))
-
-    # Splink on DuckDB
     out = workdir / f"splink-{tag}"
-    shutil.rmtree(out, ignore_errors=True)
-    result = run_side(
-        workdir,
-        f"splink-{tag}",
-        ["--side", "splink", "--lake", str(bronze_root), "--out", str(out), "--thresholds", *map(str, THRESHOLDS)],
-    )
-    if result.get("failed"):
-        row("Splink (DuckDB)", result)
+    cdp_runs: list[dict] = []
+    splink_runs: list[dict] = []
+    for attempt in range(args.repeats):
+        for side in ("cdp", "splink") if attempt % 2 == 0 else ("splink", "cdp"):
+            if side == "cdp":
+                fresh_lake(bronze_root, lake, "delta")
+                command = ["--side", "cdp", "--engine", "sail", "--lake", str(lake)]
+                cdp_runs.append(run_side(workdir, f"cdp-sail-{tag}-{attempt}", command))
+            else:
+                shutil.rmtree(out, ignore_errors=True)
+                command = ["--side", "splink", "--lake", str(bronze_root), "--out", str(out)]
+                command += ["--thresholds", *map(str, THRESHOLDS)]
+                splink_runs.append(run_side(workdir, f"splink-{tag}-{attempt}", command))
+
+    failed = next((r for r in cdp_runs if r.get("failed")), None)
+    if failed:
+        row("cdp (Sail)", failed)
     else:
+        row("cdp (Sail)", _repeated(cdp_runs, [r["seconds"] for r in cdp_runs]), cdp_predicted(spark, lake, "delta"))
+
+    failed = next((r for r in splink_runs if r.get("failed")), None)
+    if failed:
+        row("Splink (DuckDB)", failed)
+    else:
+        result = splink_runs[-1]  # its outputs are the ones on disk
         sensitivity = {
             t: accuracy(spark, truth_path, splink_predicted(spark, path))["pairwise_f1"]
             for t, path in result.pop("sensitivity").items()
@@ -484,12 +498,9 @@ def bench_size(spark, args, customers: int) -> list[dict]:
         best = None
         for threshold, part in result.pop("thresholds").items():
             scored = accuracy(spark, truth_path, splink_predicted(spark, part["path"]))
-            candidate = {
-                **result,
-                "threshold": float(threshold),
-                "seconds": result["common_seconds"] + part["cluster_seconds"],
-                "accuracy": scored,
-            }
+            times = [r["common_seconds"] + r["thresholds"][threshold]["cluster_seconds"] for r in splink_runs[:-1]]
+            times.append(result["common_seconds"] + part["cluster_seconds"])
+            candidate = {**_repeated(splink_runs, times), "threshold": float(threshold), "accuracy": scored}
             print(json.dumps({"splink_threshold": threshold, **candidate}, default=str), file=sys.stderr)
             if best is None or scored["pairwise_f1"] > best["accuracy"]["pairwise_f1"]:
                 best = candidate
@@ -498,6 +509,7 @@ def bench_size(spark, args, customers: int) -> list[dict]:
                 "pairwise_f1": scored["pairwise_f1"],
                 "bcubed_f1": scored["bcubed_f1"],
             }
+        assert best is not None
         best["by_threshold"] = result["by_threshold"]
         best["sensitivity_pairwise_f1"] = sensitivity
         rows.append({"customers": customers, "records": records, "engine": "Splink (DuckDB)", **best})
@@ -513,6 +525,15 @@ def bench_size(spark, args, customers: int) -> list[dict]:
         )
         row("cdp (JVM local[2])", result, None if result.get("failed") else cdp_predicted(spark, lake, "parquet"))
     return rows
+
+
+def _repeated(runs: list[dict], seconds: list[float]) -> dict:
+    """The last run's result with the median time over all runs, and each run's time and load."""
+    ordered = sorted(seconds)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    each = [{"seconds": t, "load": r.get("load")} for t, r in zip(seconds, runs, strict=True)]
+    return {**runs[-1], "seconds": median, "runs": each}
 
 
 def code_state() -> str:
@@ -558,10 +579,18 @@ def markdown(rows: list[dict], command: str, state: str) -> str:
         )
     lines.append("")
     for r in rows:
-        if r.get("load"):
+        runs = r.get("runs") or ([{"seconds": r["seconds"], "load": r["load"]}] if r.get("load") else [])
+        if runs:
+            each = "; ".join(
+                f"{run['seconds']:.1f} s at load {run['load']['mean']:.1f} ({run['load']['min']:.1f}-"
+                f"{run['load']['max']:.1f})"
+                for run in runs
+                if run.get("load")
+            )
+            median = " (median shown)" if len(runs) > 1 else ""
             lines.append(
-                f"- {r['records']:,} records, {r['engine']}: machine load (1-minute average, {os.cpu_count()} cores) "
-                f"{r['load']['mean']:.1f} on average, {r['load']['min']:.1f}-{r['load']['max']:.1f}."
+                f"- {r['records']:,} records, {r['engine']}: {each}{median}; load = the machine's 1-minute load "
+                f"average during the run, {os.cpu_count()} cores."
             )
     for r in rows:
         if r.get("failed"):
@@ -601,6 +630,12 @@ def main() -> None:
         "--jvm-customers", type=int, nargs="*", help="sizes at which to also run JVM Spark (default: the smallest)"
     )
     parser.add_argument("--no-jvm", action="store_true")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of cdp (Sail) and Splink per size, alternating which goes first; the median time is shown",
+    )
     parser.add_argument("--side", choices=["cdp", "splink"], help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="sail", help=argparse.SUPPRESS)
     parser.add_argument("--lake", help=argparse.SUPPRESS)
