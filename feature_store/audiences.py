@@ -37,21 +37,23 @@ changes as (
     union
     select customer_id, exited_at from stays where exited_at is not null
 ),
-in_force as (
-    select c.customer_id, c.changed_at, s.audience_name, s.is_holdout
+pairs as (
+    -- Every change of a customer against every stay of that customer: an equi-join (hash join); the time test sits
+    -- in the aggregate filters, because an OR in the join condition makes DuckDB fall back to a nested loop.
+    select c.customer_id, c.changed_at, s.audience_name, s.is_holdout,
+        s.entered_at <= c.changed_at and coalesce(s.exited_at > c.changed_at, true) as in_force
     from changes as c
-    left join stays as s
-        on s.customer_id = c.customer_id and s.entered_at <= c.changed_at
-        and (s.exited_at is null or s.exited_at > c.changed_at)
+    join stays as s using (customer_id)
 )
 select
     customer_id,
     changed_at,
-    coalesce(list(audience_name order by audience_name) filter (where not is_holdout), [])::varchar[] as audiences,
-    coalesce(list(audience_name order by audience_name) filter (where is_holdout), [])::varchar[]
+    coalesce(list(audience_name order by audience_name) filter (where in_force and not is_holdout), [])::varchar[]
+        as audiences,
+    coalesce(list(audience_name order by audience_name) filter (where in_force and is_holdout), [])::varchar[]
         as holdout_audiences,
-    count(audience_name) filter (where not is_holdout) as audience_count
-from in_force
+    count(*) filter (where in_force and not is_holdout) as audience_count
+from pairs
 group by customer_id, changed_at
 """
 
