@@ -133,6 +133,7 @@ def create_app(settings: Settings, features: Features | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             state.views()  # build Feast's FeatureStore now (seconds), not on the first request
+            state.lookup.warm()
         except Exception as exc:  # the API still starts; requests answer 503 until the store is there
             log.warning("feature store not ready at start: %s", exc)
         yield
