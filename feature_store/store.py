@@ -182,6 +182,48 @@ class Features:
         refs: Any = self.service(service) if service else list(features)
         return self.store.get_online_features(features=refs, entity_rows=[{ENTITY_KEY: cid} for cid in customer_ids])
 
+    def forget(self, customer_ids: Sequence[str]) -> int:
+        """Delete customers from the online store (erasure); return how many stored rows or hashes went.
+
+        Feast has no delete for entities: this removes what its stores wrote, keyed as they key it (a Redis hash per
+        customer and project; a row per customer and feature in each view's SQLite table). The offline side is the
+        lake's: once a person's rows are erased there, no later materialisation brings them back.
+        """
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        store = self.store
+        version = store.config.entity_key_serialization_version
+        keys = [
+            EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(string_val=customer_id)])
+            for customer_id in customer_ids
+        ]
+        if not keys:
+            return 0
+        if online_store_kind(self.settings) == "redis":
+            import redis
+            from feast.infra.online_stores.helpers import _redis_key
+
+            client = redis.Redis.from_url(self.settings.redis_url)
+            try:
+                removed: Any = client.delete(*[_redis_key(store.project, key, version) for key in keys])
+                return int(removed)
+            finally:
+                client.close()
+        import sqlite3
+
+        from feast.infra.online_stores.sqlite import _table_id
+
+        serialized = [serialize_entity_key(key, version) for key in keys]
+        deleted = 0
+        with sqlite3.connect(store.config.online_store.path) as con:
+            for view in store.list_feature_views():
+                marks = ", ".join("?" * len(serialized))
+                table = _table_id(store.project, view)
+                deleted += con.execute(f'delete from "{table}" where entity_key in ({marks})', serialized).rowcount
+        return deleted
+
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

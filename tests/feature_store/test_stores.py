@@ -86,3 +86,16 @@ def test_apply_is_idempotent(features: Features):
     assert {"customer", "customer_rfm", "customer_audiences", "personalisation_v1", "churn_v1"} <= set(names)
     assert features.service_names() == ["churn_v1", "personalisation_v1"]
     assert _online(features, ANA)["frequency"] == [4]
+
+
+def test_forget_removes_a_customer_from_the_online_store(features: Features):
+    assert _online(features, ANA, BINH)["frequency"] == [4, 1]
+
+    removed = features.forget([ANA])
+
+    assert removed > 0
+    online = _online(features, ANA, BINH)
+    assert online["frequency"] == [None, 1]
+    assert online["audiences"] == [None, None]
+    assert features.online([ANA], features=["customer_profile:email"]).to_dict()["email"] == [None]
+    assert features.forget([]) == 0
