@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.normalise import fold_text, normalise_identifier_rows, normalise_postcode, phone_region
 from spark_jobs.rules import PERSON_ATTRIBUTES, DegreeGuard, IdentityRules, Normalisation, SourceRules
-from spark_jobs.transforms.sql_normalise import sql_normalised
+from spark_jobs.transforms.sql_normalise import phone_text, sql_normalised
 
 INCIDENCE_COLUMNS = (
     "record_key",
@@ -84,24 +84,27 @@ def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_re
     blocked). Normalisation runs once per distinct (type, raw value, region), not once per record: country hints
     that name the same region ('VN', 'Vietnam', 'Việt Nam', or the default region itself) are one region. Values
     whose normalisation SQL decides exactly (plain ASCII tokens and addresses, see ``sql_normalise``) are
-    normalised by the engine; the rest (every phone) by the Python normalisers in a UDF."""
+    normalised by the engine; the rest (every phone) by the Python normalisers in a UDF, phones written with
+    digits and punctuation only once per '+' and digits."""
     normalisers = {t: spec.normaliser for t, spec in rules.identifier_types.items()}
     keyed = incidence.withColumn("_hint", F.coalesce("region_hint", F.lit("")))  # null never equals null in a join
     # The few distinct country hints, each resolved once to the region the phone normaliser would use.
     regions = keyed.select("_hint").distinct().withColumn("_region", _region_udf(default_region)("_hint"))
     keyed = keyed.join(F.broadcast(regions), "_hint")
-    distinct = keyed.select("id_type", "raw_value", "_region").distinct()
+    # The text each normaliser reads: phones written with only punctuation and digits as '+' and digits.
+    phones = [t for t, n in normalisers.items() if n == "phone"]
+    text = F.when(F.col("id_type").isin(phones), phone_text(F.col("raw_value"))).otherwise(F.col("raw_value"))
+    keyed = keyed.withColumn("_text", text)
+    distinct = keyed.select("id_type", "_text", "_region").distinct()
     distinct = distinct.withColumn("_sql", _sql_value(normalisers, rules.normalisation))
     by_sql = distinct.where(F.col("_sql").isNotNull()).select(
-        "id_type", "raw_value", "_region", F.col("_sql").alias("value"), F.lit(None).cast("string").alias("_reason")
+        "id_type", "_text", "_region", F.col("_sql").alias("value"), F.lit(None).cast("string").alias("_reason")
     )
     udf = _normalise_udf(normalisers, rules.normalisation, default_region)
     by_python = (
         distinct.where(F.col("_sql").isNull())
-        .withColumn("_n", udf("id_type", "raw_value", "_region"))
-        .select(
-            "id_type", "raw_value", "_region", F.col("_n.value").alias("value"), F.col("_n.reason").alias("_reason")
-        )
+        .withColumn("_n", udf("id_type", "_text", "_region"))
+        .select("id_type", "_text", "_region", F.col("_n.value").alias("value"), F.col("_n.reason").alias("_reason"))
     )
     normalised = (
         by_sql.unionByName(by_python)
@@ -114,7 +117,7 @@ def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_re
         .withColumn("value", F.when(F.col("_reason").isNull(), F.col("value")))
         .drop("_reason")
     )
-    return keyed.join(normalised, ["id_type", "raw_value", "_region"], "left").select(
+    return keyed.join(normalised, ["id_type", "_text", "_region"], "left").select(
         *INCIDENCE_COLUMNS,
         "value",
         F.when(F.col("value").isNotNull(), F.xxhash64("id_type", "value")).alias("node"),
@@ -123,10 +126,10 @@ def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_re
 
 
 def _sql_value(normalisers: Mapping[str, str], rules: Normalisation) -> Column:
-    """The SQL-normalised value of each row's raw value under its type's normaliser, null where Python decides."""
+    """The SQL-normalised value of each row's text under its type's normaliser, null where Python decides."""
     value = F.lit(None).cast("string")
     for id_type, normaliser in normalisers.items():
-        expression = sql_normalised(normaliser, F.col("raw_value"), rules)
+        expression = sql_normalised(normaliser, F.col("_text"), rules)
         if expression is not None:
             value = F.when(F.col("id_type") == id_type, expression).otherwise(value)
     return value

@@ -11,7 +11,10 @@ values inside a deliberately narrow subset, and null for every other value, whic
   within ``email_validator``'s length limits and outside its special-use domains; ``email_validator`` accepts
   every such address unchanged but for the domain's case. Provider rules (dots, "+tags", canonical domains) come
   from the same rules object as the Python normaliser's.
-- phones: never (validity and type need ``phonenumbers``' per-region metadata).
+- phones: never (validity and type need ``phonenumbers``' per-region metadata). But a number written with only
+  digits, spaces, dots, dashes and parentheses (and maybe a leading '+') reads exactly as its digits do
+  (``phonenumbers`` drops that punctuation before reading), so :func:`phone_text` gives such numbers one text:
+  "(091) 234-5678" and "0912345678" are normalised once.
 
 ``tests/spark_jobs/test_sql_normalise.py`` checks the two agree on edge cases and on thousands of random values.
 """
@@ -38,6 +41,15 @@ _LABEL = r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*"  # no leading, trailing or doubled hyph
 _EMAIL = rf"^[ \t]*[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@{_LABEL}(\.{_LABEL})*\.[A-Za-z]+[ \t]*\z"
 _SPECIAL_USE = r"(^|\.)(" + "|".join(re.escape(d) for d in SPECIAL_USE_DOMAIN_NAMES) + r")\z"
 _LONG_LABEL = r"[^.]{" + str(DNS_LABEL_LENGTH_LIMIT + 1) + ",}"
+_PUNCTUATED_NUMBER = r"^[ \t]*\+?[0-9 ().-]*[ \t]*\z"  # tabs only where strip() removes them
+
+
+def phone_text(raw: Column) -> Column:
+    """The text the phone normaliser reads: '+' (if the number starts with one) and the digits, for numbers
+    written with only digits and common punctuation; the raw value for anything else (letters, extensions,
+    several '+' signs, non-ASCII digits)."""
+    plus = F.when(raw.rlike(r"^[ \t]*\+"), F.lit("+")).otherwise(F.lit(""))
+    return F.when(raw.rlike(_PUNCTUATED_NUMBER), F.concat(plus, F.regexp_replace(raw, r"[^0-9]", ""))).otherwise(raw)
 
 
 def sql_normalised(normaliser: str, raw: Column, rules: Normalisation) -> Column | None:

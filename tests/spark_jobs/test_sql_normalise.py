@@ -7,9 +7,9 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from spark_jobs.normalise import normalise_identifier
+from spark_jobs.normalise import normalise_identifier, normalise_phone
 from spark_jobs.rules import load_rules
-from spark_jobs.transforms.sql_normalise import sql_normalised
+from spark_jobs.transforms.sql_normalise import phone_text, sql_normalised
 
 pytestmark = pytest.mark.transforms
 
@@ -100,3 +100,49 @@ def test_plain_addresses_and_tokens_are_decided_in_sql(spark):
     assert emails[:2] == ["nguyenthanh@gmail.com", "nguyen@gmail.com"]
     assert tokens[2] == "c000123"
     assert sql_normalised("phone", F.col("raw"), RULES) is None
+
+
+PHONES = [
+    "0912 345 678",
+    "(091) 234-5678",
+    "+84 912 345 678",
+    " +84.912.345.678\t",
+    "84912345678",
+    "(415) 555-2671",
+    "0044 7911 123456",
+    "+ 1 (212) 555-1234",
+    "028 3823 4567",
+    "12345",
+    "-",
+    "+",
+    "",
+    # not rewritten: letters, extensions, a '+' inside, other digits
+    "1-800-FLOWERS",
+    "0912 345 678 ext. 12",
+    "(+84) 912 345 678",
+    "84+912345678",
+    "０９１２ ３４５ ６７８",
+    "0912/345/678",
+]
+
+
+def _random_phones(count: int) -> list[str]:
+    rng = random.Random(7)
+    return [
+        rng.choice(["", " ", "+", " +", "\t+"])
+        + "".join(rng.choice("0123456789 ().-") for _ in range(rng.randint(0, 16)))
+        + rng.choice(["", " ", "\t"])
+        for _ in range(count)
+    ]
+
+
+def test_phones_written_with_punctuation_are_read_as_their_digits(spark):
+    raws = PHONES + _random_phones(2000)
+    frame = spark.createDataFrame([(v,) for v in raws], "raw string")
+    texts = dict(frame.select("raw", phone_text(F.col("raw")).alias("text")).collect())
+    assert texts["(091) 234-5678"] == texts["0912 345 678"] == "0912345678"
+    assert texts[" +84.912.345.678\t"] == texts["+84 912 345 678"] == "+84912345678"
+    assert texts["1-800-FLOWERS"] == "1-800-FLOWERS" and texts["(+84) 912 345 678"] == "(+84) 912 345 678"
+    for raw, text in texts.items():
+        for region in (None, "US"):
+            assert normalise_phone(text, region, "VN", RULES) == normalise_phone(raw, region, "VN", RULES), repr(raw)
