@@ -1,20 +1,17 @@
-"""DuckDB on the Delta lake: the bundled Delta extension and the dbt-duckdb plugin that writes marts as Delta.
+"""DuckDB on the Delta lake: the bundled Delta extension, and streaming a DuckDB relation into a Delta table.
 
 DuckDB's ``INSTALL delta`` downloads the extension at run time, which this platform never does; the
 ``duckdb-extension-delta`` wheel ships it, so :func:`load_delta_extension` loads that file. The dbt plugin
-(``profiles.yml``: ``plugins: [{module: marts.duckdb_delta, alias: lake}]``) loads it into dbt's connection and
-implements ``store``: the ``delta`` materialization builds a model as a DuckDB table, then this writes it to the lake
-with ``deltalake`` so that Spark, Feast and the console read the same files.
+(``marts/dbt_lake_plugin.py``, named in ``profiles.yml``) loads it into dbt's connection, and its ``store`` calls
+:func:`write_relation` after the ``delta`` materialization built a model as a DuckDB table, so that Spark, Feast and
+the console read the same files.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import duckdb
-from dbt.adapters.duckdb.plugins import BasePlugin
-from dbt.adapters.duckdb.utils import TargetConfig
 from deltalake import write_deltalake
 
 _BATCH_ROWS = 262_144  # rows per Arrow batch streamed from DuckDB into the Delta writer (bounded memory)
@@ -61,28 +58,3 @@ def write_relation(
             write_deltalake(path, reader, mode="append")
     else:
         raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append or replace_where")
-
-
-class Plugin(BasePlugin):
-    """dbt-duckdb plugin: Delta extension on every connection, and ``store`` for the ``delta`` materialization."""
-
-    def initialize(self, plugin_config: dict[str, Any]) -> None:
-        self._conn: duckdb.DuckDBPyConnection | None = None
-
-    def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
-        load_delta_extension(conn)
-        self._conn = conn  # store() gets no connection from dbt; models are committed on this database
-
-    def store(self, target_config: TargetConfig) -> None:
-        if self._conn is None:
-            raise RuntimeError("the lake plugin has no DuckDB connection yet")
-        assert target_config.location is not None
-        config = target_config.config
-        with self._conn.cursor() as cursor:
-            write_relation(
-                cursor,
-                str(target_config.relation),
-                target_config.location.path,
-                mode=config.get("delta_mode", "overwrite"),
-                predicate=config.get("delta_predicate"),
-            )
