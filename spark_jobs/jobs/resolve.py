@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from cdp import lake as tables
 from cdp.lake import Lake
 from cdp.tables import checkpointer
+from spark_jobs import processes
 from spark_jobs.jobs.locking import DEFAULT_STALE_AFTER, lake_lock
 from spark_jobs.rules import IdentityRules
 from spark_jobs.transforms import matching
@@ -226,6 +227,7 @@ def resolve_identities(
             return report
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            processes.shutdown()  # the normalisers' worker processes, if the engine needed them
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ shared) stays in the frame so it can be counted and explained, but never stitche
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from functools import reduce
 
@@ -18,6 +19,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.normalise import fold_text, normalise_identifier_rows, normalise_postcode, phone_region
+from spark_jobs.processes import default_workers, in_driver_process, parallel_map
 from spark_jobs.rules import PERSON_ATTRIBUTES, DegreeGuard, IdentityRules, Normalisation, SourceRules
 from spark_jobs.transforms.sql_normalise import phone_text, sql_normalised
 
@@ -79,13 +81,18 @@ def extract_attributes(source: str, bronze: DataFrame, rules: SourceRules) -> Da
     )
 
 
-def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_region: str) -> DataFrame:
+def normalise_identifiers(
+    incidence: DataFrame, rules: IdentityRules, default_region: str, *, processes: int | None = None
+) -> DataFrame:
     """Add ``value`` (normalised), ``node`` and ``drop_reason`` (why the identifier is not usable: invalid,
     blocked). Normalisation runs once per distinct (type, raw value, region), not once per record: country hints
     that name the same region ('VN', 'Vietnam', 'Việt Nam', or the default region itself) are one region. Values
     whose normalisation SQL decides exactly (plain ASCII tokens and addresses, see ``sql_normalise``) are
     normalised by the engine; the rest (every phone) by the Python normalisers in a UDF, phones written with
-    digits and punctuation only once per '+' and digits."""
+    digits and punctuation only once per '+' and digits.
+
+    ``processes``: worker processes for the Python normalisers (see ``spark_jobs.processes``); None uses every
+    core when the engine runs UDFs in this process (embedded Sail) and none otherwise."""
     normalisers = {t: spec.normaliser for t, spec in rules.identifier_types.items()}
     keyed = incidence.withColumn("_hint", F.coalesce("region_hint", F.lit("")))  # null never equals null in a join
     # The few distinct country hints, each resolved once to the region the phone normaliser would use.
@@ -100,7 +107,7 @@ def normalise_identifiers(incidence: DataFrame, rules: IdentityRules, default_re
     by_sql = distinct.where(F.col("_sql").isNotNull()).select(
         "id_type", "_text", "_region", F.col("_sql").alias("value"), F.lit(None).cast("string").alias("_reason")
     )
-    udf = _normalise_udf(normalisers, rules.normalisation, default_region)
+    udf = _normalise_udf(normalisers, rules.normalisation, default_region, processes)
     by_python = (
         distinct.where(F.col("_sql").isNull())
         .withColumn("_n", udf("id_type", "_text", "_region"))
@@ -147,11 +154,14 @@ def _region_udf(default_region: str):
     return region
 
 
-def _normalise_udf(normalisers: Mapping[str, str], rules: Normalisation, default_region: str):
+def _normalise_udf(normalisers: Mapping[str, str], rules: Normalisation, default_region: str, processes: int | None):
+    driver_pid = os.getpid()
+
     @F.pandas_udf("value string, reason string")  # type: ignore[call-overload]
     def normalise(id_type: pd.Series, raw: pd.Series, region: pd.Series) -> pd.DataFrame:
         rows = [(normalisers[t], r, g or None) for t, r, g in zip(id_type, raw, region, strict=True)]
-        out = normalise_identifier_rows(rows, default_region, rules)
+        workers = processes or (default_workers() if in_driver_process(driver_pid) else 1)
+        out = parallel_map(normalise_identifier_rows, rows, workers, default_region, rules)
         return pd.DataFrame(out, columns=["value", "reason"])
 
     return normalise

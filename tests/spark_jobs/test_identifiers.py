@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from spark_jobs import processes as processes_module
 from spark_jobs.rules import SourceRules, load_rules
 from spark_jobs.transforms.identifiers import extract_identifiers, normalise_attributes, normalise_identifiers
 
@@ -42,7 +43,8 @@ def test_one_row_per_record_type_and_raw_value_keeping_the_earliest_time(spark):
     ]
 
 
-def test_country_hints_naming_one_region_normalise_alike(spark):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_country_hints_naming_one_region_normalise_alike(spark, processes):
     rows = [
         ("K1", None, "0912 345 678", None, "VN", T0),
         ("K2", None, "0912 345 678", None, "Việt Nam", T0),
@@ -52,7 +54,7 @@ def test_country_hints_naming_one_region_normalise_alike(spark):
         ("K6", None, "n/a", None, "Atlantis", T0),
         ("K7", "Not An Email", None, None, None, T0),
     ]
-    normalised = normalise_identifiers(_incidence(spark, rows), RULES, "VN")
+    normalised = normalise_identifiers(_incidence(spark, rows), RULES, "VN", processes=processes)
     got = {(r.source_record_id, r.id_type): (r.value, r.drop_reason) for r in normalised.collect()}
     assert got == {
         ("K1", "phone"): ("+84912345678", None),
@@ -63,6 +65,20 @@ def test_country_hints_naming_one_region_normalise_alike(spark):
         ("K6", "phone"): (None, "empty"),
         ("K7", "email"): (None, "invalid email"),
     }
+
+
+def test_normalising_in_worker_processes_gives_the_inline_answer(spark):
+    # Enough distinct phones that each UDF batch is split over the workers.
+    rows = [(f"K{i}", None, f"0912 {i:06d}", f"+1 212 555 {i % 10000:04d}", None, T0) for i in range(3000)]
+    incidence = _incidence(spark, rows)
+    columns = ["record_key", "id_type", "raw_value", "value", "node", "drop_reason"]
+    inline = normalise_identifiers(incidence, RULES, "VN", processes=1).select(columns)
+    try:
+        pooled = normalise_identifiers(incidence, RULES, "VN", processes=2).select(columns)
+        assert inline.count() == 6000
+        assert pooled.exceptAll(inline).count() == 0 and inline.exceptAll(pooled).count() == 0
+    finally:
+        processes_module.shutdown()
 
 
 def test_attributes_fold_with_nulls_and_repeats(spark):
