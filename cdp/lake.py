@@ -62,6 +62,15 @@ CLV_MODEL_FIT = Table(Layer.GOLD, "clv_model_fit")  # the BG/NBD and Gamma-Gamma
 AUDIENCES = Table(Layer.GOLD, "audiences")  # audience definitions in force
 AUDIENCE_MEMBERSHIPS = Table(Layer.GOLD, "audience_memberships")  # who was in which audience, when
 
+# Customer experience (models/marts/cx/, cx/cases.py): survey metrics, follow-up cases and the agents' actions on them.
+CX_SURVEY_RESPONSES = Table(Layer.GOLD, "cx_survey_responses")  # one row per survey answer, category, customer or null
+CX_SURVEY_METRICS = Table(Layer.GOLD, "cx_survey_metrics")  # NPS/CSAT/CES with intervals per dimension and period
+CX_CASES = Table(Layer.GOLD, "cx_cases")  # one follow-up case per triggering record, status from the action log
+CX_CASE_METRICS = Table(Layer.GOLD, "cx_case_metrics")  # per week, queue and trigger: opened, closed, SLA, repeats
+CX_BOT_HANDOFFS = Table(Layer.GOLD, "cx_bot_handoffs")  # bot contacts flagged for a person, with the reasons
+CX_BOT_HANDOFF_METRICS = Table(Layer.GOLD, "cx_bot_handoff_metrics")  # per week: complex bot contacts reaching a human
+CX_CASE_ACTIONS = Table(Layer.AUDIT, "cx_case_actions")  # appended by agents (cx/cases.py): the truth of case status
+
 # Activation (activation/): one decision per person per sync, the sync records, and the deliveries log that is the
 # sync state (what each destination holds); erasure receipts and the hashed suppression list.
 ACTIVATION_DECISIONS = Table(Layer.AUDIT, "activation_decisions")  # one row per person considered per sync

@@ -12,6 +12,7 @@ from deltalake import write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
+from cx.cases import ACTIONS_SCHEMA
 from ingest.contracts import LINE_FIELDS, SOURCES, FieldType, SourceContract
 
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -65,6 +66,8 @@ OTHER_SOURCE_SCHEMAS: dict[Table, pa.Schema] = {
             ("run_id", pa.string()),
         ]
     ),
+    # Agents' actions on follow-up cases (cx/cases.py): the status of gold.cx_cases.
+    layout.CX_CASE_ACTIONS: ACTIONS_SCHEMA,
     # Read back to extend its history (models/marts/audience_memberships.sql).
     layout.AUDIENCE_MEMBERSHIPS: pa.schema(
         [

@@ -1,4 +1,5 @@
--- Per customer, how they feel about us as of as_of: latest NPS, CSAT and CES averages, open cases, last contact.
+-- Per customer, how they feel about us as of as_of: latest NPS, CSAT and CES averages, open follow-up cases (the
+-- activation care rule holds promotions while one is open), last contact.
 
 with identity_map as (
     select * from {{ ref('int_identity__records') }}
@@ -20,6 +21,10 @@ tickets as (
     where t.opened_at <= {{ as_of() }}
 ),
 
+cases as (
+    select * from {{ ref('cx_cases') }}
+),
+
 survey_scores as (
     select
         customer_id,
@@ -35,17 +40,32 @@ survey_scores as (
 ticket_stats as (
     select
         customer_id,
-        -- a ticket is open as of as_of when it was not resolved by then
-        count(*) filter (where resolved_at is null or resolved_at > {{ as_of() }}) as open_cases,
         count(*) as support_tickets,
         max(opened_at) as last_contact_at
     from tickets
     group by customer_id
 ),
 
+case_stats as (
+    -- a follow-up case is open until an agent resolved it (cx_cases applies the action log as of as_of)
+    select
+        customer_id,
+        count(*) filter (where status <> 'resolved') as open_cases
+    from cases
+    group by customer_id
+),
+
+customers as (
+    select customer_id from survey_scores
+    union
+    select customer_id from ticket_stats
+    union
+    select customer_id from case_stats
+),
+
 final as (
     select
-        coalesce(survey_scores.customer_id, ticket_stats.customer_id) as customer_id,
+        customers.customer_id,
         survey_scores.latest_nps,
         survey_scores.latest_nps_at,
         case
@@ -61,11 +81,13 @@ final as (
         survey_scores.avg_csat,
         survey_scores.avg_ces,
         coalesce(survey_scores.survey_responses, 0) as survey_responses,
-        coalesce(ticket_stats.open_cases, 0) as open_cases,
+        coalesce(case_stats.open_cases, 0) as open_cases,
         coalesce(ticket_stats.support_tickets, 0) as support_tickets,
         ticket_stats.last_contact_at
-    from survey_scores
-    full outer join ticket_stats using (customer_id)
+    from customers
+    left join survey_scores using (customer_id)
+    left join ticket_stats using (customer_id)
+    left join case_stats using (customer_id)
 )
 
 select * from final
