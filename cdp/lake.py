@@ -62,6 +62,15 @@ CLV_MODEL_FIT = Table(Layer.GOLD, "clv_model_fit")  # the BG/NBD and Gamma-Gamma
 AUDIENCES = Table(Layer.GOLD, "audiences")  # audience definitions in force
 AUDIENCE_MEMBERSHIPS = Table(Layer.GOLD, "audience_memberships")  # who was in which audience, when
 
+# Journey analytics (dbt models/marts/journeys/): funnel, carts, service levels, retention, cross-channel journeys.
+JOURNEY_FUNNEL = Table(Layer.GOLD, "journey_funnel")  # week x channel x step: sessions reaching each step in order
+JOURNEY_TIME_TO_PURCHASE = Table(Layer.GOLD, "journey_time_to_purchase")  # week x channel: view-to-purchase minutes
+JOURNEY_CART_ABANDONMENT = Table(Layer.GOLD, "journey_cart_abandonment")  # week x channel: carts, abandoned, rate
+SUPPORT_SERVICE_METRICS = Table(Layer.GOLD, "support_service_metrics")  # week x ticket channel: FCR, waits
+CUSTOMER_RETENTION_COHORTS = Table(Layer.GOLD, "customer_retention_cohorts")  # first-purchase month x months since
+CROSS_CHANNEL_JOURNEYS = Table(Layer.GOLD, "cross_channel_journeys")  # per customer: online/store crossings
+CROSS_CHANNEL_JOURNEY_PATTERNS = Table(Layer.GOLD, "cross_channel_journey_patterns")  # customers per pattern
+
 # Customer experience (models/marts/cx/, cx/cases.py): survey metrics, follow-up cases and the agents' actions on them.
 CX_SURVEY_RESPONSES = Table(Layer.GOLD, "cx_survey_responses")  # one row per survey answer, category, customer or null
 CX_SURVEY_METRICS = Table(Layer.GOLD, "cx_survey_metrics")  # NPS/CSAT/CES with intervals per dimension and period
