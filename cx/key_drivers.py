@@ -62,7 +62,9 @@ DRIVERS: tuple[Driver, ...] = (
     Driver("not_fcr", "1 if the ticket took more than one contact (first-contact resolution failed), else 0."),
     Driver("wait_minutes", "Minutes from opening the ticket to the first response (0 without a ticket)."),
     Driver("contact_count", "Contacts on the ticket (0 without a ticket)."),
-    Driver("price_paid", "Order total in the reporting currency (the mean of the others if the response has no order)."),
+    Driver(
+        "price_paid", "Order total in the reporting currency (the mean of the others if the response has no order)."
+    ),
     Driver(
         "ticket_channel",
         "Channel of the ticket (none, chat, bot, phone, email, store): one group of indicators, none is the reference.",
@@ -243,7 +245,11 @@ def _pdf(z: np.ndarray) -> np.ndarray:
 
 
 def fit_latent(
-    x: np.ndarray, y: np.ndarray, scale: tuple[float, float], w: np.ndarray | None = None, start: np.ndarray | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    scale: tuple[float, float],
+    w: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> tuple[LatentFit, np.ndarray]:
     """Maximum-likelihood interval regression (the "ordered probit with known cut-points" of a rounded score).
 
@@ -344,6 +350,7 @@ def _subset_columns(groups: tuple[tuple[int, ...], ...]) -> list[list[int]]:
 
 def ols_subset_r2(x: np.ndarray, y: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
     """R² of OLS of ``y`` on each subset of players (bit mask -> R²): the decomposition for an unclipped score."""
+    x = _standardise(x)[0]
     xc, yc = x - x.mean(axis=0), y - y.mean()
     var_y = float(yc @ yc)
     if var_y <= 0:

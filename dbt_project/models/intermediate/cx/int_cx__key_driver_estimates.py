@@ -1,0 +1,39 @@
+"""Key-driver estimates per survey type and driver (Python: cx/key_drivers.py), from survey responses up to as_of
+joined to their order and ticket. Python models cannot carry a contract, so the SQL mart cx_key_drivers adds it."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from datetime import UTC, datetime
+
+    from cx.key_drivers import AnalysisSettings, build_driver_matrix, key_drivers
+
+    as_of = datetime.fromisoformat(str(dbt.config.get("as_of") or "") or datetime.now(UTC).isoformat())
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    responses = (
+        dbt.ref("stg_surveys__responses")
+        .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")
+        .project("response_id, survey_type, score, order_id, ticket_id")
+        .df()
+    )
+    orders = (
+        dbt.ref("int_orders__unioned")
+        .filter("source = 'orders'")
+        .project(
+            "source_record_id as order_id, promised_delivery_at, delivered_at, "
+            "amount_reporting::double as amount_reporting"
+        )
+        .df()
+    )
+    tickets = (
+        dbt.ref("stg_support__tickets").project("ticket_id, opened_at, first_response_at, contact_count, channel").df()
+    )
+    settings = AnalysisSettings(
+        replicates=int(dbt.config.get("cx_key_driver_replicates")),
+        seed=int(dbt.config.get("cx_key_driver_seed")),
+        min_responses=int(dbt.config.get("cx_key_driver_min_responses")),
+    )
+    table = key_drivers(build_driver_matrix(responses, orders, tickets), settings)
+    table["computed_for_as_of"] = as_of
+    return table
