@@ -74,6 +74,7 @@ CROSS_CHANNEL_JOURNEY_PATTERNS = Table(Layer.GOLD, "cross_channel_journey_patter
 # Customer experience (models/marts/cx/, cx/cases.py): survey metrics, follow-up cases and the agents' actions on them.
 CX_SURVEY_RESPONSES = Table(Layer.GOLD, "cx_survey_responses")  # one row per survey answer, category, customer or null
 CX_SURVEY_METRICS = Table(Layer.GOLD, "cx_survey_metrics")  # NPS/CSAT/CES with intervals per dimension and period
+CX_KEY_DRIVERS = Table(Layer.GOLD, "cx_key_drivers")  # survey type x driver: share of R² and slope, with intervals
 CX_CASES = Table(Layer.GOLD, "cx_cases")  # one follow-up case per triggering record, status from the action log
 CX_CASE_METRICS = Table(Layer.GOLD, "cx_case_metrics")  # per week, queue and trigger: opened, closed, SLA, repeats
 CX_BOT_HANDOFFS = Table(Layer.GOLD, "cx_bot_handoffs")  # bot contacts flagged for a person, with the reasons
