@@ -956,15 +956,25 @@ def serve(
     host: Annotated[str | None, typer.Option(help="[default: CDP_API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="[default: CDP_API_PORT]")] = None,
 ) -> None:
-    """Serve the profile API (OpenAPI docs at /docs); keys from CDP_API_KEYS (see `cdp api-key`)."""
+    """Serve the profile API (OpenAPI docs at /docs; keys from CDP_API_KEYS, see `cdp api-key`) and the CX console at
+    /console (users from CDP_CONSOLE_USERS, see `cdp console add-user`)."""
     import uvicorn
 
+    from console.app import mount_console
+    from console.users import UsersConfigError
     from feature_store.api import create_app
 
     settings = _settings(lake=lake)
     if not settings.api_keys:
         console.print("[yellow]no API keys configured (CDP_API_KEYS): every request will get 401[/]")
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+    if not settings.console_users:
+        console.print("[yellow]no console users configured (CDP_CONSOLE_USERS): nobody can log in to /console[/]")
+    try:
+        served = mount_console(create_app(settings), settings)
+    except UsersConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    uvicorn.run(served, host=host or settings.api_host, port=port or settings.api_port)
 
 
 @app.command("api-key")
@@ -984,6 +994,38 @@ def api_key(
     print(key)
     print("Add to CDP_API_KEYS (a JSON object; merge with the keys already there):")
     print(json.dumps({digest(key): scopes}))
+
+
+console_users_app = typer.Typer(help="The CX console's users (served at /console).", no_args_is_help=True)
+app.add_typer(console_users_app, name="console")
+
+
+@console_users_app.command("add-user")
+def console_add_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="executive, cx_analyst, agent, marketer or admin.")],
+    queue: Annotated[str | None, typer.Option(help="An agent's case queue [default: every queue].")] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given.")
+    ] = "",
+) -> None:
+    """Hash a console password (Argon2id) and print the CDP_CONSOLE_USERS entry to configure; nothing is stored."""
+    from console.access import ROLES
+    from console.users import hash_password
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
+    try:
+        entry = {"role": role, "password_hash": hash_password(password)}
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--password") from None
+    if queue:
+        entry["queue"] = queue
+    print("Add to CDP_CONSOLE_USERS (a JSON object; merge with the users already there):")
+    print(json.dumps({username: entry}))
+
+
+app.add_typer(cx_app, name="cx")  # cdp cx cases list|show|update (cx/cli.py)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Address `cdp serve` listens on.")
     api_port: int = Field(8000, description="Port `cdp serve` listens on.")
+    console_users: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="CX console users as JSON {username: {role, password_hash[, queue]}}; roles executive, "
+        "cx_analyst, agent, marketer, admin (`cdp console add-user` makes an entry).",
+    )
+    console_session_secret: str | None = Field(
+        None,
+        description="Secret that signs the CX console's session cookie (a secret: 32+ random characters); unset: "
+        "a random one per start, so sessions end when the server restarts.",
+    )
+    console_secure_cookie: bool = Field(
+        False, description="Send the console's session cookie over HTTPS only (set true behind TLS)."
+    )
+    console_session_hours: float = Field(8, description="A console login lasts this many hours.")
 
     def observation_time(self) -> datetime:
         """``as_of`` as an aware UTC datetime, defaulting to now."""
