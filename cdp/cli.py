@@ -1025,8 +1025,5 @@ def console_add_user(
     print(json.dumps({username: entry}))
 
 
-app.add_typer(cx_app, name="cx")  # cdp cx cases list|show|update (cx/cli.py)
-
-
 if __name__ == "__main__":
     app()
