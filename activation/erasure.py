@@ -1,8 +1,12 @@
-"""Erasure (`cdp erase`): remove one person from the whole lake, its old file versions, the file exports and the
-Postgres CRM destination; keep a hashed suppression entry and a receipt without personal data.
+"""Erasure (`cdp erase`): remove one person from the whole lake, its old file versions, the file exports, the
+Postgres CRM destination and the Feast online store; keep a hashed suppression entry and a receipt without
+personal data.
 
 1. Resolve the email, phone or customer id to the customer id(s) through the identity map, then to every source
-   record of the person and every identifier value seen on them (raw and normalised).
+   record of the person and every identifier value seen on them (raw and normalised). An email or phone held by
+   several customers (a family address) is refused (:class:`SharedIdentifier`) unless the caller names one customer
+   or asks for all of them (``all_matching``); identifier values the person shares with customers who stay are kept
+   for those (not searched for in text, not suppressed).
 2. In every Delta table, delete the rows that name the person: a ``customer_id`` (or any ``*customer_id`` /
    ``*_key`` column) of theirs, a source record of theirs (the contract's record id in bronze), or any string
    column containing one of their identifier values (quarantine keeps raw text).
@@ -11,21 +15,22 @@ Postgres CRM destination; keep a hashed suppression entry and a receipt without 
    table (a person's rows live in old versions of tables rewritten by every build, so a per-table choice cannot be
    proven complete), and a reader holding an old snapshot open while the erasure runs can fail. Run erasures in a
    batch window.
-4. Rewrite the file-drop exports and dead letters without the person; delete their rows from the CRM table and send
-   removals to webhook destinations (both before anything in the lake); delete dbt's working DuckDB database
-   (rebuilt by the next `cdp build`).
-5. Append SHA-256 hashes of the normalised identifiers to ``audit.suppression_list`` and a receipt to
-   ``audit.erasure_receipts`` (hashes, tables and versions touched, row counts; no personal data).
+4. Before anything in the lake: delete their rows from the CRM table, send removals to webhook destinations that hold
+   them (from the deliveries log), and delete them from the online store (``Features.forget``: Redis hashes, or
+   SQLite rows with their free pages overwritten); a feature repo never applied there holds nothing and the receipt
+   says so (null count). Then rewrite the file-drop exports and dead letters without the person and delete dbt's
+   working DuckDB database (rebuilt by the next `cdp build`).
+5. Append SHA-256 hashes of the normalised identifiers (``ingest.suppression.identifier_hash``: the ingest hashes
+   the same way and drops a re-sent record of the person, counted as ``suppressed``) to ``audit.suppression_list``
+   and a receipt to ``audit.erasure_receipts`` (hashes, tables and versions touched, row counts; no personal data).
 
-Webhook destinations get a removal for every audience they hold the person in (from the deliveries log). Not done
-here (see the README): the bronze ingest does not read the suppression list yet, the Feast online store is not
-told, and the landing zone (outside the lake) keeps the source files.
+Not done here (see the README): the landing zone (outside the lake) keeps the source files, and Redis persistence
+files (RDB/AOF) keep deleted keys until Redis rewrites them.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import shutil
 import uuid
@@ -43,6 +48,7 @@ from deltalake import DeltaTable, write_deltalake
 from cdp import lake as layout
 from cdp.lake import Lake, Layer, Table
 from ingest.contracts import SOURCES
+from ingest.suppression import SUPPRESSED_TYPES, identifier_hash
 
 RECEIPT_SCHEMA = pa.schema(
     [
@@ -58,6 +64,7 @@ RECEIPT_SCHEMA = pa.schema(
         ("export_files_rewritten", pa.int64()),
         ("crm_rows_deleted", pa.int64()),
         ("webhook_removals_sent", pa.int64()),
+        ("online_store_rows_deleted", pa.int64()),  # null: no online store told (none given, or never applied)
     ]
 )
 SUPPRESSION_SCHEMA = pa.schema(
@@ -71,6 +78,18 @@ class NothingToErase(LookupError):
     """The identifier names nobody in the lake (or was erased already); nothing was deleted."""
 
 
+class SharedIdentifier(LookupError):
+    """The email or phone is held by more than one customer (a family email, a shared phone); nothing deleted."""
+
+    def __init__(self, lookup: str, customer_ids: set[str]) -> None:
+        self.customer_ids = customer_ids
+        super().__init__(
+            f"that {lookup} belongs to {len(customer_ids)} customers ({', '.join(sorted(customer_ids))}), e.g. a "
+            "shared family address; nothing deleted. Erase one person with --customer-id, or every customer "
+            "holding it with --all-matching"
+        )
+
+
 @dataclass
 class Person:
     customer_ids: set[str]
@@ -78,6 +97,7 @@ class Person:
     record_keys: set[str]
     values: set[str]  # identifier values as seen (raw and normalised), lower-cased
     hashes: dict[str, str]  # sha256 -> id_type, of the normalised identifiers
+    shared_values: int = 0  # identifier values also held by other customers: kept (they are not only this person's)
 
 
 @dataclass
@@ -89,40 +109,46 @@ class ErasureReceipt:
     export_files_rewritten: int = 0
     crm_rows_deleted: int = 0
     webhook_removals_sent: int = 0
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    online_store_rows_deleted: int | None = None  # None: no online store given, or its feature repo never applied
 
 
 def _read(lake: Lake, table: Table, columns: list[str] | None = None) -> pa.Table:
     return DeltaTable(lake.uri(table)).to_pyarrow_table(columns=columns)
 
 
-def resolve(lake: Lake, *, customer_id: str | None = None, value: str | None = None, id_type: str = "") -> Person:
-    """The person behind a customer id or a normalised identifier value (email or E.164 phone)."""
+def resolve(
+    lake: Lake,
+    *,
+    customer_id: str | None = None,
+    value: str | None = None,
+    id_type: str = "",
+    all_matching: bool = False,
+) -> Person:
+    """The person behind a customer id or a normalised identifier value (email or E.164 phone).
+
+    A value held by several customers raises :class:`SharedIdentifier` unless ``all_matching`` (then all of them
+    are one erasure). Identifier values the person shares with customers not erased (a family email on a sibling's
+    record) are neither searched for in text columns nor suppressed: that would delete or block the others."""
     if not lake.exists(layout.IDENTITY_MAP):
         raise NothingToErase(f"no identity map in {lake.root}: nothing to erase")
     identity = _read(lake, layout.IDENTITY_MAP, ["customer_id", "source", "source_record_id"])
-    identifiers = (
-        _read(lake, layout.IDENTITY_IDENTIFIERS, ["record_key", "source", "source_record_id", "id_type", "raw_value",
-                                                  "value"])
-        if lake.exists(layout.IDENTITY_IDENTIFIERS) else None
-    )  # fmt: skip
+    identifiers = None
+    if lake.exists(layout.IDENTITY_IDENTIFIERS):
+        identifiers = _read(lake, layout.IDENTITY_IDENTIFIERS,
+                            ["record_key", "source", "source_record_id", "id_type", "raw_value", "value"])  # fmt: skip
+        # Each identifier row with the customer its record belongs to (null: a record no customer holds).
+        identifiers = identifiers.join(identity, ["source", "source_record_id"], join_type="left outer")
     if customer_id is not None:
         ids = {customer_id}
     else:
         assert identifiers is not None and value is not None
         hits = identifiers.filter(pc.and_(pc.equal(identifiers["id_type"], id_type), pc.equal(identifiers["value"],
                                                                                                value)))  # fmt: skip
-        keys = set(zip(hits["source"].to_pylist(), hits["source_record_id"].to_pylist(), strict=True))
-        ids = {
-            c
-            for c, s, r in zip(*(identity[n].to_pylist() for n in ("customer_id", "source", "source_record_id")),
-                               strict=True)
-            if (s, r) in keys
-        }  # fmt: skip
-    mine = identity.filter(pc.is_in(identity["customer_id"], pa.array(sorted(ids), pa.string())))
+        ids = {c for c in hits["customer_id"].to_pylist() if c is not None}
+        if len(ids) > 1 and not all_matching:
+            raise SharedIdentifier(id_type, ids)
+    id_array = pa.array(sorted(ids), pa.string())
+    mine = identity.filter(pc.is_in(identity["customer_id"], id_array))
     if mine.num_rows == 0:
         raise NothingToErase(f"no customer in the lake holds that {id_type or 'customer id'}: nothing deleted")
     records: dict[str, set[str]] = {}
@@ -131,20 +157,33 @@ def resolve(lake: Lake, *, customer_id: str | None = None, value: str | None = N
     values: set[str] = set()
     record_keys: set[str] = set()
     hashes: dict[str, str] = {}
+    shared = 0
     if identifiers is not None:
-        pairs = {(s, r) for s, rs in records.items() for r in rs}
-        for row in identifiers.to_pylist():
-            if (row["source"], row["source_record_id"]) in pairs:
-                record_keys.add(row["record_key"])
-                for v in (row["raw_value"], row["value"]):
-                    if v and len(v.strip()) >= 5:  # a value this short would match unrelated text
-                        values.add(v.strip().lower())
-                if row["value"] and row["id_type"] in ("email", "phone"):
-                    hashes[sha256(row["value"])] = row["id_type"]
+        is_mine = pc.fill_null(pc.is_in(identifiers["customer_id"], id_array), False)
+        own = identifiers.filter(is_mine)
+        # Values also on another customer's records (records of nobody do not count: they name no one else).
+        others = identifiers.filter(pc.and_(pc.invert(is_mine), pc.is_valid(identifiers["customer_id"])))
+        others = others.filter(pc.is_in(others["value"], own["value"].unique()))
+        shared_values = {(t, v) for t, v in zip(others["id_type"].to_pylist(), others["value"].to_pylist(),
+                                                strict=True)}  # fmt: skip
+        shared_raw = {v.strip().lower() for v in others["raw_value"].to_pylist() if v} | {
+            v.strip().lower() for _, v in shared_values if v
+        }
+        for row in own.to_pylist():
+            record_keys.add(row["record_key"])
+            if (row["id_type"], row["value"]) in shared_values:
+                shared += 1
+                continue
+            for v in (row["raw_value"], row["value"]):
+                # A value this short would match unrelated text; a shared one would delete the others' rows.
+                if v and len(v.strip()) >= 5 and v.strip().lower() not in shared_raw:
+                    values.add(v.strip().lower())
+            if row["value"] and row["id_type"] in SUPPRESSED_TYPES:
+                hashes[identifier_hash(row["value"])] = row["id_type"]
     if value is not None:
         values.add(value.lower())
-        hashes[sha256(value)] = id_type
-    return Person(ids, records, record_keys, values, hashes)
+        hashes[identifier_hash(value)] = id_type
+    return Person(ids, records, record_keys, values, hashes, shared)
 
 
 def _sql_list(values: set[str]) -> str:
@@ -189,12 +228,15 @@ def erase(
     lookup: str,
     crm: Any | None = None,  # an activation.destinations.PostgresTable, or None
     webhooks: list[Any] | None = None,  # activation.destinations.Webhook destinations to send removals to
+    online_store: Any | None = None,  # a feature_store.store.Features, or None
     run_by: str | None = None,
 ) -> ErasureReceipt:
     receipt = ErasureReceipt(f"erasure-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
     if crm is not None:  # first: a CRM that cannot be reached stops the erasure before anything irreversible
         receipt.crm_rows_deleted = crm.delete_customers(sorted(person.customer_ids))
         crm.close()
+    if online_store is not None:  # also before the lake: a Redis that cannot be reached stops it here
+        receipt.online_store_rows_deleted = forget_online(online_store, person.customer_ids)
     for webhook in webhooks or []:  # before the deliveries log that says what they hold is deleted
         receipt.webhook_removals_sent += _tell_webhook(lake, webhook, person)
     for table in lake.tables():
@@ -220,6 +262,19 @@ def erase(
     shutil.rmtree(lake.root / "_staging", ignore_errors=True)
     _write_receipt(lake, receipt, person, lookup, run_by or getpass.getuser())
     return receipt
+
+
+def forget_online(features: Any, customer_ids: set[str]) -> int | None:
+    """Delete the customers from the Feast online store; None when the feature repo was never applied there (no
+    feature views: the store holds nothing, and nothing is created just to find that out)."""
+    from feature_store.config import features_dir, registry_kind
+
+    if registry_kind(features.settings) == "file" and not (features_dir(features.lake) / "registry.db").exists():
+        return None
+    features.store.refresh_registry()
+    if not features.store.list_feature_views():
+        return None
+    return int(features.forget(sorted(customer_ids)))
 
 
 def _tell_webhook(lake: Lake, webhook: Any, person: Person) -> int:
@@ -293,22 +348,31 @@ def _write_receipt(lake: Lake, receipt: ErasureReceipt, person: Person, lookup: 
         "run_by": run_by,
         "lookup": lookup,
         "identifier_hashes": sorted(person.hashes),
-        "customer_id_hashes": sorted(sha256(c) for c in person.customer_ids),
+        "customer_id_hashes": sorted(identifier_hash(c) for c in person.customer_ids),
         "tables_json": json.dumps(receipt.tables),
         "rows_deleted": receipt.rows_deleted,
         "files_vacuumed": receipt.files_vacuumed,
         "export_files_rewritten": receipt.export_files_rewritten,
         "crm_rows_deleted": receipt.crm_rows_deleted,
         "webhook_removals_sent": receipt.webhook_removals_sent,
+        "online_store_rows_deleted": receipt.online_store_rows_deleted,
     }
-    write_deltalake(
-        lake.uri(layout.ERASURE_RECEIPTS), pa.Table.from_pylist([row], schema=RECEIPT_SCHEMA), mode="append"
+    write_deltalake(  # merge: receipts written before a column was added stay readable
+        lake.uri(layout.ERASURE_RECEIPTS),
+        pa.Table.from_pylist([row], schema=RECEIPT_SCHEMA),
+        mode="append",
+        schema_mode="merge",
     )
     suppression = [
         {"identifier_hash": h, "id_type": t, "erasure_id": receipt.erasure_id, "added_at": now}
         for h, t in sorted(person.hashes.items())
     ] + [
-        {"identifier_hash": sha256(c), "id_type": "customer_id", "erasure_id": receipt.erasure_id, "added_at": now}
+        {
+            "identifier_hash": identifier_hash(c),
+            "id_type": "customer_id",
+            "erasure_id": receipt.erasure_id,
+            "added_at": now,
+        }
         for c in sorted(person.customer_ids)
     ]
     write_deltalake(lake.uri(layout.SUPPRESSION_LIST), pa.Table.from_pylist(suppression, schema=SUPPRESSION_SCHEMA),
@@ -320,5 +384,5 @@ def already_erased(lake: Lake, value: str) -> str | None:
     if not lake.exists(layout.SUPPRESSION_LIST):
         return None
     table = _read(lake, layout.SUPPRESSION_LIST, ["identifier_hash", "erasure_id"])
-    hits = table.filter(pc.equal(table["identifier_hash"], sha256(value)))
+    hits = table.filter(pc.equal(table["identifier_hash"], identifier_hash(value)))
     return str(hits["erasure_id"][0]) if hits.num_rows else None

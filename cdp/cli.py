@@ -105,6 +105,7 @@ def _ingest(settings: Settings, sources: list[str] | None):
                 sources=sources,
                 max_record_bytes=settings.max_record_bytes,
                 progress=step,
+                default_phone_region=settings.default_phone_region,
             )
         except IngestAlreadyRunning as exc:
             console.print(f"[red]{exc}[/]")
@@ -123,6 +124,7 @@ def _print_report(report) -> None:
         "records in",
         "accepted",
         "quarantined",
+        "suppressed",
         title=f"Ingest run {report.run_id}",
     )
     for source, files in sorted(report.by_source().items()):
@@ -134,13 +136,14 @@ def _print_report(report) -> None:
             f"{sum(f.records_in for f in files):,}",
             f"{sum(f.accepted for f in files):,}",
             f"{sum(f.quarantined for f in files):,}",
+            f"{sum(f.suppressed for f in files):,}",
         )
     console.print(table)
     for outcome in report.files:
         if outcome.status == "rejected":
             console.print(f"[yellow]rejected[/] {outcome.file_path}: {outcome.reason}")
     verdict = "[green]counts reconcile[/]" if report.reconciles else "[red]counts do NOT reconcile[/]"
-    console.print(f"{verdict}: records in = accepted + quarantined for every file.")
+    console.print(f"{verdict}: records in = accepted + quarantined + suppressed for every file.")
     if report.rolled_back_runs:
         console.print(f"Rolled back rows of interrupted runs: {', '.join(report.rolled_back_runs)}")
 
@@ -522,14 +525,19 @@ def erase(
     email: Annotated[str | None, typer.Option(help="The person's email.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone (any format).")] = None,
     customer_id: Annotated[str | None, typer.Option("--customer-id", help="The person's customer id.")] = None,
+    all_matching: Annotated[
+        bool, typer.Option("--all-matching", help="An email or phone held by several customers: erase all of them.")
+    ] = False,
     lake: LakeOption = None,
 ) -> None:
     """Forget a person: delete their rows from every Delta table and every old version (VACUUM, log truncated), the
-    file exports and the CRM table; keep a hashed suppression entry and a receipt without personal data."""
+    file exports, the CRM table and the online feature store; keep a hashed suppression entry (the ingest drops
+    their re-sent records) and a receipt without personal data."""
     from activation.destinations import PostgresTable, build_destination
-    from activation.erasure import NothingToErase, already_erased, erase, resolve
+    from activation.erasure import NothingToErase, SharedIdentifier, already_erased, erase, resolve
     from activation.rules import PostgresDestination, WebhookDestination
-    from spark_jobs.normalise import normalise_email, normalise_phone
+    from feature_store.store import Features
+    from ingest.suppression import normalise
     from spark_jobs.rules import load_rules as load_identity_rules
 
     if sum(v is not None for v in (email, phone, customer_id)) != 1:
@@ -540,10 +548,9 @@ def erase(
     identity_rules = load_identity_rules()
     lookup, value = "customer_id", customer_id
     if email is not None:
-        lookup, (value, reason) = "email", normalise_email(email, identity_rules.normalisation)
+        lookup, (value, reason) = "email", normalise("email", email, identity_rules, settings.default_phone_region)
     elif phone is not None:
-        lookup, (value, reason) = "phone", normalise_phone(phone, None, settings.default_phone_region,
-                                                           identity_rules.normalisation)  # fmt: skip
+        lookup, (value, reason) = "phone", normalise("phone", phone, identity_rules, settings.default_phone_region)
     if value is None:
         console.print(f"[red]the {lookup} given is not usable: {reason}; nothing deleted[/]")
         raise typer.Exit(1)
@@ -555,8 +562,8 @@ def erase(
         if lookup == "customer_id":
             person = resolve(the_lake, customer_id=value)
         else:
-            person = resolve(the_lake, value=value, id_type=lookup)
-    except NothingToErase as exc:
+            person = resolve(the_lake, value=value, id_type=lookup, all_matching=all_matching)
+    except (NothingToErase, SharedIdentifier) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     crm_tables = [c.table for c in rules.destinations.values() if isinstance(c, PostgresDestination)]
@@ -567,14 +574,21 @@ def erase(
         for name, config in rules.destinations.items()
         if isinstance(config, WebhookDestination) and (config.url or settings.activation_webhook_url)
     ]  # fmt: skip
-    receipt = erase(the_lake, person, lookup=lookup, crm=crm, webhooks=webhooks)
+    receipt = erase(the_lake, person, lookup=lookup, crm=crm, webhooks=webhooks, online_store=Features(settings))
     touched = sum(1 for t in receipt.tables if t["rows_deleted"])
-    console.print(
-        f"{receipt.erasure_id}: {receipt.rows_deleted:,} rows deleted from {touched} tables, "
-        f"{receipt.files_vacuumed:,} old files removed, {receipt.export_files_rewritten} export files rewritten, "
-        f"{receipt.crm_rows_deleted} CRM rows deleted, {receipt.webhook_removals_sent} webhook removals sent; "
-        "receipt in audit.erasure_receipts"
+    online = (
+        "online store had nothing (feature repo never applied)"
+        if receipt.online_store_rows_deleted is None
+        else f"{receipt.online_store_rows_deleted} online-store entries deleted"
     )
+    console.print(
+        f"{receipt.erasure_id}: {len(person.customer_ids)} customer(s), {receipt.rows_deleted:,} rows deleted from "
+        f"{touched} tables, {receipt.files_vacuumed:,} old files removed, {receipt.export_files_rewritten} export "
+        f"files rewritten, {receipt.crm_rows_deleted} CRM rows deleted, {receipt.webhook_removals_sent} webhook "
+        f"removals sent, {online}; receipt in audit.erasure_receipts"
+    )
+    if person.shared_values:
+        console.print(f"{person.shared_values} identifier(s) also held by other customers were kept for them.")
 
 
 identity_app = typer.Typer(help="Inspect and score identity resolution.", no_args_is_help=True)

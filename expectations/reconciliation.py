@@ -1,9 +1,10 @@
 """Reconciliation of the ingest log with the bronze and quarantine tables, and the quarantine rate.
 
 The ingest log (``audit.ingest_log``) says, per landing file and run, how many records were read, accepted and
-quarantined. :func:`reconciliation` checks those numbers against themselves (records in = accepted + quarantined)
-and against the rows actually in ``bronze.<source>`` and ``quarantine.<source>``, in both directions: a file whose
-rows went missing and rows that no log entry accounts for are both reported. :func:`quarantine_rate` measures how
+quarantined. :func:`reconciliation` checks those numbers against themselves (records in = accepted + quarantined
++ suppressed, the records of erased people the ingest dropped) and against the rows actually in ``bronze.<source>``
+and ``quarantine.<source>``, in both directions: a file whose rows went missing and rows that no log entry accounts
+for are both reported. :func:`quarantine_rate` measures how
 much of the latest ingested data was turned away. Both aggregate in Spark and bring back counts only.
 """
 
@@ -129,7 +130,9 @@ def reconciliation(spark: SparkSession, lake: Lake, source: str) -> Reconciliati
         return Reconciliation(source, 0, 0, 0, 0, 0, 0, 0)
     if log is None:  # rows but no ingest log at all: every one of them is unaccounted for
         log = spark.createDataFrame([], LOG_SCHEMA)
-    joined = log.select(*_KEY, "status", "records_in", "accepted", "quarantined")
+    # A log written before suppression existed has no such column: nothing was suppressed then.
+    suppressed = F.coalesce(F.col("suppressed"), F.lit(0)) if "suppressed" in log.columns else F.lit(0)
+    joined = log.select(*_KEY, "status", "records_in", "accepted", "quarantined", suppressed.alias("suppressed"))
     for side in counts:
         # Full outer: rows whose (run, file, checksum) the log does not know come through with a null status.
         joined = joined.join(side, list(_KEY), "full_outer")
@@ -143,8 +146,8 @@ def reconciliation(spark: SparkSession, lake: Lake, source: str) -> Reconciliati
         "; ",
         F.when(~in_log, F.lit("rows without an ingest-log entry")),
         F.when(
-            in_log & (F.col("records_in") != F.col("accepted") + F.col("quarantined")),
-            F.lit("records_in != accepted + quarantined"),
+            in_log & (F.col("records_in") != F.col("accepted") + F.col("quarantined") + F.col("suppressed")),
+            F.lit("records_in != accepted + quarantined + suppressed"),
         ),
         F.when(in_log & (F.col("bronze_rows") != F.col("accepted")), F.lit("bronze rows != accepted")),
         F.when(in_log & (F.col("quarantine_rows") != F.col("quarantined")), F.lit("quarantine rows != quarantined")),

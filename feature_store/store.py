@@ -218,6 +218,8 @@ class Features:
         serialized = [serialize_entity_key(key, version) for key in keys]
         deleted = 0
         with sqlite3.connect(store.config.online_store.path) as con:
+            # Erasure: deleted rows must not stay readable in the file's free pages.
+            con.execute("pragma secure_delete = on")
             for view in store.list_feature_views():
                 marks = ", ".join("?" * len(serialized))
                 table = _table_id(store.project, view)

@@ -3,8 +3,9 @@
 Per source: find the files, checksum them, skip those already handled, frame and validate the rest on Spark,
 checkpoint the validated rows once, then append accepted rows to ``bronze.<source>``, rejected rows and files to
 ``quarantine.<source>``, and one row per file to ``audit.ingest_log``. For every file, records in = accepted +
-quarantined. A run is recorded as started and completed in ``audit.ingest_runs``; rows written by a run that never
-completed (a crash) are removed at the start of the next run, so a retry never duplicates.
+quarantined + suppressed (records of erased people, dropped: ``ingest.suppression``). A run is recorded as
+started and completed in ``audit.ingest_runs``; rows written by a run that never completed (a crash) are removed at
+the start of the next run, so a retry never duplicates.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cdp.lake import Lake
 from cdp.tables import append, delete_where, read_table
 from ingest.contracts import SOURCES, SourceContract
 from ingest.parsing import frame_and_parse, parsed_schema
+from ingest.suppression import Suppressor, suppressor
 from ingest.validation import (
     accepted_rows,
     find_repeats,
@@ -40,7 +42,7 @@ from ingest.validation import (
 INGESTED, REJECTED, SKIPPED = "ingested", "rejected", "skipped_duplicate"
 LOG_SCHEMA = (
     "run_id string, source string, file_path string, checksum string, size_bytes long, status string, "
-    "records_in long, accepted long, quarantined long, reason string, ingested_at timestamp"
+    "records_in long, accepted long, quarantined long, reason string, ingested_at timestamp, suppressed long"
 )
 RUNS_SCHEMA = "run_id string, event string, sources string, at timestamp"
 RUN_COLUMNS = ("_ingest_run_id", "_ingested_at")  # added to every bronze and quarantine row
@@ -88,10 +90,11 @@ class FileOutcome:
     accepted: int = 0
     quarantined: int = 0
     reason: str | None = None
+    suppressed: int = 0  # records of erased people, dropped (neither bronze nor quarantine)
 
     @property
     def reconciles(self) -> bool:
-        return self.records_in == self.accepted + self.quarantined
+        return self.records_in == self.accepted + self.quarantined + self.suppressed
 
 
 @dataclass
@@ -146,6 +149,14 @@ def _handled_checksums(spark: SparkSession, lake: Lake) -> dict[str, set[str]]:
     return handled
 
 
+def _suppressed_hashes(spark: SparkSession, lake: Lake) -> frozenset[str]:
+    """Every hash on the suppression list (a few per erased person; empty until the first erasure)."""
+    if not lake.exists(layout.SUPPRESSION_LIST):
+        return frozenset()
+    rows = read_table(spark, lake, layout.SUPPRESSION_LIST).select("identifier_hash").distinct().collect()
+    return frozenset(row.identifier_hash for row in rows)
+
+
 def _roll_back_incomplete_runs(spark: SparkSession, lake: Lake) -> list[str]:
     if not lake.exists(layout.INGEST_RUNS):
         return []
@@ -183,6 +194,7 @@ def ingest_source(
     run_id: str,
     ingested_at: datetime,
     max_record_bytes: int,
+    suppress: Suppressor | None = None,
 ) -> list[FileOutcome]:
     """Frame, validate and write the given (path, checksum) files of one source; return one outcome per file."""
     if not files:
@@ -192,7 +204,7 @@ def ingest_source(
         "_file_order int, path string, checksum string",
     ).repartition(min(len(files), 64))  # one file per task, so files are framed in parallel
     # Framing and parsing in one Python function per file: DuckDB parses outside the GIL (ingest.parsing).
-    parsed = listing.mapInArrow(frame_and_parse(contract, max_record_bytes), parsed_schema(contract))
+    parsed = listing.mapInArrow(frame_and_parse(contract, max_record_bytes, suppress), parsed_schema(contract))
     bronze_table, quarantine_table = layout.bronze(contract.name), layout.quarantine(contract.name)
     # Checkpoint (Sail's cache() is a no-op) so each output below reads columnar rows instead of re-parsing.
     # These files live for one run and are read whole: LZ4 (zstd's smaller files cost more CPU than they save) and
@@ -237,6 +249,7 @@ def ingest_source(
                     records_in=row.records_in,
                     accepted=row.accepted,
                     quarantined=row.quarantined,
+                    suppressed=row.suppressed,
                 )
             )
     return outcomes
@@ -250,11 +263,13 @@ def run_ingest(
     sources: Iterable[str] | None = None,
     max_record_bytes: int = 1_048_576,
     progress: Callable[[str, int, int], None] | None = None,
+    default_phone_region: str = "VN",
 ) -> IngestReport:
     """Ingest every new landing file of the given sources (default: all). Safe to re-run at any time; raises
-    IngestAlreadyRunning while another ingest is writing to the same lake."""
+    IngestAlreadyRunning while another ingest is writing to the same lake. ``default_phone_region`` reads phones
+    without a country code when matching them against the suppression list (as identity resolution reads them)."""
     with ingest_lock(lake):
-        return _run_ingest(spark, lake, landing_root, sources, max_record_bytes, progress)
+        return _run_ingest(spark, lake, landing_root, sources, max_record_bytes, progress, default_phone_region)
 
 
 def _run_ingest(
@@ -264,13 +279,22 @@ def _run_ingest(
     sources: Iterable[str] | None,
     max_record_bytes: int,
     progress: Callable[[str, int, int], None] | None,
+    default_phone_region: str,
 ) -> IngestReport:
+    from spark_jobs.rules import load_rules as load_identity_rules
+
     contracts = [SOURCES[s] for s in (sources or SOURCES)]
     started_at = datetime.now(UTC)
     report = IngestReport(run_id=f"ingest-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", started_at=started_at)
     report.rolled_back_runs = _roll_back_incomplete_runs(spark, lake)
     _record_run(spark, lake, [report.run_id], "started", [c.name for c in contracts])
     handled = _handled_checksums(spark, lake)
+    hashes = _suppressed_hashes(spark, lake)
+    identity_rules = load_identity_rules() if hashes else None
+    suppressors = {
+        c.name: suppressor(c.name, hashes, identity_rules, default_phone_region) if identity_rules else None
+        for c in contracts
+    }
     for step, contract in enumerate(contracts):
         if progress:
             progress(contract.name, step, len(contracts))
@@ -302,6 +326,7 @@ def _run_ingest(
             run_id=report.run_id,
             ingested_at=started_at,
             max_record_bytes=max_record_bytes,
+            suppress=suppressors[contract.name],
         )
     if report.files:
         rows = [
@@ -317,6 +342,7 @@ def _run_ingest(
                 f.quarantined,
                 f.reason,
                 started_at,
+                f.suppressed,
             )
             for f in report.files
         ]

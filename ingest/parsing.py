@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from ingest.contracts import FieldType, SourceContract
 from ingest.framing import batches_of, file_framer, listed_files
+from ingest.suppression import SUPPRESSED, Suppressor
 
 NOT_AN_OBJECT = "malformed JSON: not a JSON object"
 # Framed rows pass through as they are; the contract's fields (all text until type_and_check) follow them.
@@ -174,18 +175,40 @@ def parse_batches(contract: SourceContract) -> Callable[[Iterator[pa.RecordBatch
     return parse
 
 
+def without_suppressed(parsed: pa.Table, suppressed: pa.Array) -> pa.Table:
+    """Rows whose identifiers are on the suppression list keep their lineage only: no raw text, no fields, and the
+    framing error :data:`ingest.suppression.SUPPRESSED`, so validation counts them apart and nothing of them is
+    written (quarantine would keep the personal data the erasure removed)."""
+    if not pc.any(suppressed).as_py():
+        return parsed
+    columns = {}
+    for name in parsed.column_names:
+        column = parsed.column(name)
+        if name in ("_file_order", "_source_file", "_file_checksum", "_row_number"):
+            columns[name] = column
+        elif name == "_frame_error":
+            columns[name] = pc.if_else(suppressed, SUPPRESSED, column)
+        else:
+            columns[name] = pc.if_else(suppressed, pa.scalar(None, column.type), column)
+    return pa.table(columns)
+
+
 def frame_and_parse(
-    contract: SourceContract, max_record_bytes: int
+    contract: SourceContract, max_record_bytes: int, suppressor: Suppressor | None = None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function of the ingest job: landing files (_file_order, path, checksum) -> parsed rows
-    (:func:`parsed_schema`), each file framed and parsed whole before its rows move on."""
+    (:func:`parsed_schema`), each file framed and parsed whole before its rows move on; with a ``suppressor``,
+    records of erased people are emptied (:func:`without_suppressed`)."""
     frame_file = file_framer(contract, max_record_bytes)
 
     def run(listing: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         parser = RecordParser(contract)
         try:
             for order, path, checksum in listed_files(listing):
-                yield from batches_of(parser.parse(frame_file(order, path, checksum)), parser.schema)
+                parsed = parser.parse(frame_file(order, path, checksum))
+                if suppressor is not None:
+                    parsed = without_suppressed(parsed, suppressor.suppressed(parsed))
+                yield from batches_of(parsed, parser.schema)
         finally:
             parser.close()
 

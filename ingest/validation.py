@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from ingest.contracts import LINE_FIELDS, Field, FieldType, SourceContract
 from ingest.parsing import parse_batches, parsed_schema
+from ingest.suppression import SUPPRESSED
 
 ISSUE_TYPE = "array<struct<field:string,reason:string>>"
 LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_checksum")
@@ -226,17 +227,24 @@ def accepted_rows(validated: DataFrame, contract: SourceContract) -> DataFrame:
 def quarantined_rows(validated: DataFrame) -> DataFrame:
     """Rows for quarantine: lineage, the raw text, every error and a one-line summary naming field and reason."""
     summary = F.concat_ws("; ", F.transform("_errors", lambda e: F.concat(e["field"], F.lit(": "), e["reason"])))
-    return validated.filter(F.size("_errors") > 0).select(
+    return validated.filter((F.size("_errors") > 0) & ~_is_suppressed()).select(
         *LINEAGE_COLUMNS, "_raw", "_errors", summary.alias("_error_summary")
     )
 
 
+def _is_suppressed() -> Column:
+    """A record dropped for the suppression list (``ingest.suppression``): neither accepted nor quarantined."""
+    return F.coalesce(F.col("_frame_error") == F.lit(SUPPRESSED), F.lit(False))
+
+
 def per_file_counts(validated: DataFrame) -> DataFrame:
-    """Per file: records in, accepted, quarantined, and the whole-file error if the file was rejected."""
+    """Per file: records in, accepted, quarantined, suppressed (dropped: an erased person's), and the whole-file
+    error if the file was rejected. records_in = accepted + quarantined + suppressed."""
     is_record = F.col("_row_number").isNotNull()
     return validated.groupBy("_source_file").agg(
         F.count("_row_number").alias("records_in"),
         F.sum(F.when(F.size("_errors") == 0, 1).otherwise(0)).alias("accepted"),
-        F.sum(F.when((F.size("_errors") > 0) & is_record, 1).otherwise(0)).alias("quarantined"),
+        F.sum(F.when((F.size("_errors") > 0) & is_record & ~_is_suppressed(), 1).otherwise(0)).alias("quarantined"),
+        F.sum(F.when(_is_suppressed(), 1).otherwise(0)).alias("suppressed"),
         F.max(F.when(~is_record, F.col("_errors")[0]["reason"])).alias("file_error"),
     )

@@ -79,8 +79,8 @@ CHECK_SPECS = [
             RECONCILIATION,
             asset=bronze_key(source),
             blocking=True,
-            description="Every ingest-log row adds up (records in = accepted + quarantined) and matches the rows "
-            "in bronze and quarantine; no rows without a log entry.",
+            description="Every ingest-log row adds up (records in = accepted + quarantined + suppressed) and matches "
+            "the rows in bronze and quarantine; no rows without a log entry.",
         ),
         dg.AssetCheckSpec(
             CONTRACT_EXPECTATIONS,
@@ -139,6 +139,7 @@ def bronze_ingest(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
         sources=sources,
         max_record_bytes=settings.max_record_bytes,
         progress=lambda name, step, total: context.log.info(f"ingest {step + 1}/{total}: {name}"),
+        default_phone_region=settings.default_phone_region,
     )
     if report.rolled_back_runs:
         context.log.warning(f"rolled back unfinished ingest runs: {', '.join(report.rolled_back_runs)}")

@@ -170,5 +170,5 @@ def test_split_into_bronze_and_quarantine_and_count_per_file(spark):
     assert json.loads(quarantined[0]._raw) == bad  # the raw record is kept as it arrived
     assertDataFrameEqual(
         per_file_counts(validated),
-        [Row(_source_file="s.csv", records_in=2, accepted=1, quarantined=1, file_error=None)],
+        [Row(_source_file="s.csv", records_in=2, accepted=1, quarantined=1, suppressed=0, file_error=None)],
     )
