@@ -8,7 +8,10 @@ def model(dbt, session):
 
     from cx.key_drivers import AnalysisSettings, build_driver_matrix, key_drivers
 
-    as_of = datetime.fromisoformat(str(dbt.config.get("as_of") or "") or datetime.now(UTC).isoformat())
+    # dbt finds the config keys a Python model reads by parsing its dbt.config.get calls: keep each call a plain
+    # statement (inside an `or` expression it is missed and the value never arrives)
+    configured = dbt.config.get("as_of")
+    as_of = datetime.fromisoformat(str(configured or "") or datetime.now(UTC).isoformat())
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     responses = (
