@@ -80,6 +80,7 @@ CX_CASE_METRICS = Table(Layer.GOLD, "cx_case_metrics")  # per week, queue and tr
 CX_BOT_HANDOFFS = Table(Layer.GOLD, "cx_bot_handoffs")  # bot contacts flagged for a person, with the reasons
 CX_BOT_HANDOFF_METRICS = Table(Layer.GOLD, "cx_bot_handoff_metrics")  # per week: complex bot contacts reaching a human
 CX_CASE_ACTIONS = Table(Layer.AUDIT, "cx_case_actions")  # appended by agents (cx/cases.py): the truth of case status
+CX_TEXT_INSIGHTS = Table(Layer.GOLD, "cx_text_insights")  # per survey comment / ticket: language, sentiment, topics
 
 # Activation (activation/): one decision per person per sync, the sync records, and the deliveries log that is the
 # sync state (what each destination holds); erasure receipts and the hashed suppression list.

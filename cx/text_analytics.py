@@ -1,0 +1,685 @@
+"""Text analytics of survey comments and ticket bodies, English and Vietnamese, computed offline.
+
+Pure functions over one text at a time: :func:`detect_language` (vi / en / mixed / unknown), :func:`sentiment`
+(negative / neutral / positive with a score in [-1, 1]), :func:`topics` (a declarative taxonomy, ``cx/topics.yaml``),
+:func:`key_phrases` (YAKE) and :func:`mask_pii` (emails and phone numbers, order ids kept). :func:`analyse` runs them
+all. Nothing here downloads anything: every model is data inside a package or committed beside this module.
+
+- English sentiment: VADER (``vaderSentiment``, its lexicon ships in the wheel), which handles negation, intensifiers,
+  "but", capitals and exclamation marks.
+- Vietnamese sentiment: no package ships a Vietnamese sentiment model that works offline (underthesea downloads its
+  model at run time), so ``cx/lexicons/vi_sentiment.yaml`` is the model, scored with VADER's rules: valences on its
+  -4..+4 scale, negators flip (x -0.74), intensifiers scale, the clause after "nhưng" counts 1.5x and the one before
+  0.5x, and exclamation marks add emphasis. Unaccented Vietnamese ("giao hang cham qua") is matched too.
+- Emoji: ``cx/lexicons/emoji.yaml`` (VADER finds no sentiment in most emoji customers use: 😡, 👍, 👎, 💩).
+- Mixed text: the raw valences of the English, Vietnamese and emoji parts are added and normalised as VADER does
+  (x / sqrt(x² + 15)), so "Ship quá chậm, so disappointed" counts both halves.
+
+Texts longer than :data:`MAX_TEXT_CHARS` are analysed on their first :data:`MAX_TEXT_CHARS` characters (a ticket
+thread with quoted history says what matters first; the cost stays bounded); ``text_length`` keeps the full length.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+MAX_TEXT_CHARS = 2000  # characters analysed per text; text_length reports the full length
+NEUTRAL_BAND = 0.05  # |score| below this is neutral: VADER's published threshold
+TOP_KEY_PHRASES = 3
+TOPICS_FILE = Path(__file__).with_name("topics.yaml")
+LEXICON_DIR = Path(__file__).with_name("lexicons")
+
+Language = Literal["vi", "en", "mixed", "unknown"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+_NEGATION_SCALAR = -0.74  # VADER's N_SCALAR: "not good" is less bad than "bad" is bad
+_NORMALISE_ALPHA = 15.0  # VADER's normalisation constant: score = x / sqrt(x² + alpha)
+_EXCLAMATION_BOOST = 0.292  # VADER: per "!" up to four
+_MIXED_MINORITY_SHARE = 0.15  # a text is mixed when its minority language has at least this share of the words
+
+VI_LETTERS = frozenset(
+    "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+)  # letters that only Vietnamese (of the two) writes
+# Unaccented Vietnamese syllables that are not English words: how a text typed without diacritics is recognised.
+VI_UNACCENTED = frozenset(
+    [
+        "khong",
+        "ko",
+        "kg",
+        "dc",
+        "duoc",
+        "hang",
+        "giao",
+        "nhung",
+        "roi",
+        "nhe",
+        "nha",
+        "minh",
+        "toi",
+        "rat",
+        "qua",
+        "cham",
+        "nhanh",
+        "tot",
+        "dep",
+        "lam",
+        "chua",
+        "nhan",
+        "hoan",
+        "tien",
+        "san",
+        "pham",
+        "vien",
+        "gia",
+        "voi",
+        "cung",
+        "van",
+        "nay",
+        "lai",
+        "mua",
+        "dung",
+        "tai",
+        "khoan",
+        "dang",
+        "nhap",
+        "loi",
+        "hong",
+        "nao",
+        "bao",
+        "gio",
+        "thay",
+        "chat",
+        "luong",
+        "cua",
+        "thi",
+        "nhieu",
+        "ngay",
+        "lau",
+        "cho",
+        "doi",
+        "tra",
+        "hop",
+        "ung",
+        "ho",
+        "oi",
+        "a",
+        "ak",
+        "em",
+        "chi",
+        "anh",
+        "ban",
+        "vui",
+        "long",
+        "giup",
+        "xin",
+        "cam",
+        "on",
+        "dat",
+        "re",
+        "sai",
+        "thieu",
+        "hieu",
+        "bi",
+        "ve",
+        "nhu",
+        "nhung",
+        "tuan",
+        "thang",
+        "nam",
+    ]
+)
+# English words Vietnamese customers use as their own: they do not make a Vietnamese text "mixed".
+LOANWORDS = frozenset(
+    [
+        "ok",
+        "oke",
+        "okay",
+        "shop",
+        "ship",
+        "shipper",
+        "app",
+        "web",
+        "website",
+        "online",
+        "sale",
+        "voucher",
+        "size",
+        "order",
+        "inbox",
+        "admin",
+        "check",
+        "fan",
+        "lag",
+        "rep",
+        "seen",
+        "like",
+        "mail",
+        "email",
+        "code",
+        "otp",
+        "live",
+        "stream",
+        "hotline",
+        "wifi",
+        "video",
+        "clip",
+        "cod",
+    ]
+)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_CLAUSE_BREAK = re.compile(r"[.,;:!?\n…]+")
+
+
+def normalise(text: str | None) -> str:
+    """The text as analysed: None -> "", Unicode NFC (one code point per Vietnamese letter), stripped, truncated."""
+    if text is None:
+        return ""
+    return unicodedata.normalize("NFC", str(text)).strip()[:MAX_TEXT_CHARS]
+
+
+def strip_diacritics(text: str) -> str:
+    """'Giao hàng chậm' -> 'giao hang cham' (lower case; đ -> d)."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+def has_vietnamese_letters(word: str) -> bool:
+    return any(ch in VI_LETTERS for ch in word.lower())
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """English words: VADER's lexicon (7.5k sentiment words) plus YAKE's English stop words (both ship inside)."""
+    import yake
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    words = {w for w in SentimentIntensityAnalyzer().lexicon if w.isalpha()}
+    stop_file = Path(yake.__file__).parent / "core" / "StopwordsList" / "stopwords_en.txt"
+    words |= {w.strip() for w in stop_file.read_text(encoding="utf-8", errors="ignore").split() if w.strip().isalpha()}
+    words |= set(
+        [
+            "order",
+            "delivery",
+            "delivered",
+            "deliver",
+            "refund",
+            "return",
+            "returned",
+            "item",
+            "items",
+            "product",
+            "products",
+            "package",
+            "parcel",
+            "app",
+            "website",
+            "account",
+            "login",
+            "password",
+            "store",
+            "staff",
+            "price",
+            "prices",
+            "wait",
+            "waiting",
+            "waited",
+            "hours",
+            "days",
+            "week",
+            "weeks",
+            "customer",
+            "service",
+            "support",
+            "phone",
+            "email",
+            "call",
+            "called",
+            "received",
+            "receive",
+            "arrived",
+            "arrive",
+            "late",
+            "fast",
+            "slow",
+            "still",
+            "money",
+            "payment",
+            "paid",
+            "charged",
+            "size",
+            "colour",
+            "color",
+            "quality",
+            "box",
+            "shipping",
+            "cancel",
+            "cancelled",
+            "exchange",
+            "replacement",
+            "voucher",
+            "discount",
+            "points",
+            "checkout",
+            "page",
+            "cart",
+            "reply",
+            "replied",
+            "answer",
+            "answered",
+            "team",
+            "manager",
+            "agent",
+            "help",
+        ]
+    )
+    return frozenset(words - VI_UNACCENTED - LOANWORDS - {"a", "i"})
+
+
+def language_counts(text: str) -> tuple[int, int]:
+    """(Vietnamese words, English words) in a text; loanwords and unknown words count for neither."""
+    english = _english_words()
+    vi = en = 0
+    for word in _WORD.findall(text.lower()):
+        if has_vietnamese_letters(word) or word in VI_UNACCENTED:
+            vi += 1
+        elif word.isascii() and word in english:
+            en += 1
+    return vi, en
+
+
+def detect_language(text: str | None) -> Language:
+    """vi, en, mixed (both languages, the smaller at least 15% of the words) or unknown (no words we recognise:
+    empty, emoji-only, digits, another language)."""
+    vi, en = language_counts(normalise(text))
+    if vi == 0 and en == 0:
+        return "unknown"
+    if vi and en and min(vi, en) / (vi + en) >= _MIXED_MINORITY_SHARE:
+        return "mixed"
+    return "vi" if vi >= en else "en"
+
+
+# --- lexicons -------------------------------------------------------------------------------------------------
+
+
+class LexiconError(ValueError):
+    pass
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise LexiconError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LexiconError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+@dataclass(frozen=True)
+class ViLexicon:
+    """The Vietnamese sentiment rules: phrase -> valence, negators, intensifiers, contrast words, stop words."""
+
+    valences: dict[str, float]
+    unaccented: dict[str, float]  # unaccented phrase -> valence, only where unambiguous
+    negators: frozenset[str]
+    intensifiers: dict[str, float]
+    post_intensifiers: dict[str, float]
+    contrast: frozenset[str]
+    stopwords: frozenset[str]
+    longest: int  # syllables in the longest phrase
+
+    @classmethod
+    def from_file(cls, path: Path) -> ViLexicon:
+        data = _load_yaml(path)
+        valences: dict[str, float] = {}
+        for phrase, value in (data.get("valences") or {}).items():
+            if not isinstance(value, int | float) or not -4 <= value <= 4:
+                raise LexiconError(f"{path}: valences.{phrase}: {value!r} is not a number in -4..4")
+            valences[unicodedata.normalize("NFC", str(phrase).lower())] = float(value)
+        # An unaccented form stands for its phrase only when it is not also the form of a phrase of the other sign,
+        # and (one syllable) when it is not a common other word: "cho" is "chờ" (wait) but also "cho" (for).
+        unaccented: dict[str, float] = {}
+        clashes: set[str] = set()
+        for phrase, value in valences.items():
+            bare = strip_diacritics(phrase)
+            if bare in unaccented and (unaccented[bare] > 0) != (value > 0):
+                clashes.add(bare)
+            unaccented.setdefault(bare, value)
+        single_ok = set(data.get("unaccented_single_syllables") or [])
+        unaccented = {
+            k: v for k, v in unaccented.items() if k not in clashes and (" " in k or k in single_ok or k in valences)
+        }
+        phrases = [*valences, *(data.get("intensifiers") or {}), *(data.get("negators") or [])]
+        return cls(
+            valences=valences,
+            unaccented=unaccented,
+            negators=frozenset(data.get("negators") or []),
+            intensifiers={str(k): float(v) for k, v in (data.get("intensifiers") or {}).items()},
+            post_intensifiers={str(k): float(v) for k, v in (data.get("post_intensifiers") or {}).items()},
+            contrast=frozenset(data.get("contrast") or []),
+            stopwords=frozenset(data.get("stopwords") or []),
+            longest=max(len(p.split()) for p in phrases),
+        )
+
+
+@lru_cache(maxsize=1)
+def vi_lexicon() -> ViLexicon:
+    return ViLexicon.from_file(LEXICON_DIR / "vi_sentiment.yaml")
+
+
+@lru_cache(maxsize=1)
+def emoji_valences() -> dict[str, float]:
+    path = LEXICON_DIR / "emoji.yaml"
+    data = _load_yaml(path).get("valences") or {}
+    # longest first, so "❤️" (heart + variation selector) is counted before a bare "❤"
+    return {str(k): float(v) for k, v in sorted(data.items(), key=lambda kv: -len(kv[0]))}
+
+
+@lru_cache(maxsize=1)
+def _vader() -> Any:
+    """VADER with the customer-service valences of ``lexicons/en_cx.yaml`` laid over its own."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    path = LEXICON_DIR / "en_cx.yaml"
+    for word, value in (_load_yaml(path).get("valences") or {}).items():
+        if not isinstance(value, int | float) or not -4 <= value <= 4:
+            raise LexiconError(f"{path}: valences.{word}: {value!r} is not a number in -4..4")
+        analyzer.lexicon[str(word).lower()] = float(value)
+    return analyzer
+
+
+# --- sentiment ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: SentimentLabel
+    score: float  # in [-1, 1]
+
+
+def label_for(score: float, band: float = NEUTRAL_BAND) -> SentimentLabel:
+    if score >= band:
+        return "positive"
+    if score <= -band:
+        return "negative"
+    return "neutral"
+
+
+def emoji_valence(text: str) -> tuple[float, str]:
+    """(raw valence of the emoji in text, the text without them). A repeated emoji adds less each time (sqrt)."""
+    total = 0.0
+    for symbol, value in emoji_valences().items():
+        count = text.count(symbol)
+        if count:
+            total += value * math.sqrt(count)
+            text = text.replace(symbol, " ")
+    return total, text
+
+
+def _raw_from_compound(compound: float) -> float:
+    """Invert VADER's normalisation (compound = x / sqrt(x² + 15)) to add its valence to the others."""
+    c = max(-0.9999, min(0.9999, compound))
+    return c * math.sqrt(_NORMALISE_ALPHA / (1 - c * c))
+
+
+def english_valence(text: str, *, drop_vietnamese: bool = False) -> float:
+    """Raw VADER valence; ``drop_vietnamese`` scores only the non-Vietnamese words of a mixed text (VADER's
+    negation and "but" rules would otherwise read Vietnamese words as English ones)."""
+    if drop_vietnamese:
+        text = _WORD.sub(
+            lambda m: "" if has_vietnamese_letters(m.group()) or m.group().lower() in VI_UNACCENTED else m.group(), text
+        )
+    return _raw_from_compound(_vader().polarity_scores(text)["compound"]) if text.strip() else 0.0
+
+
+def _clause_valence(tokens: list[str], lexicon: ViLexicon, *, unaccented: bool, skip: frozenset[str]) -> float:
+    total, i = 0.0, 0
+    while i < len(tokens):
+        match = None
+        for n in range(min(lexicon.longest, len(tokens) - i), 0, -1):
+            phrase = " ".join(tokens[i : i + n])
+            if phrase in skip:
+                continue
+            value = lexicon.valences.get(phrase)
+            if value is None and unaccented and phrase.isascii():
+                value = lexicon.unaccented.get(phrase)
+            if value is not None:
+                match = (n, value)
+                break
+        if match is None:
+            i += 1
+            continue
+        n, value = match
+        before = tokens[max(0, i - 3) : i]
+        # a negator up to three syllables back ("không được tốt lắm"), unless the phrase holds one ("không hài lòng")
+        if any(t in lexicon.negators for t in before) and not any(t in lexicon.negators for t in tokens[i : i + n]):
+            value *= _NEGATION_SCALAR
+        for back in (1, 2):
+            if i - back >= 0:
+                word = " ".join(tokens[i - back : i])
+                value *= lexicon.intensifiers.get(word, 1.0)
+        after = tokens[i + n : i + n + 2]
+        for k in (1, 2):
+            if len(after) >= k:
+                value *= lexicon.post_intensifiers.get(" ".join(after[:k]), 1.0)
+        total += value
+        i += n
+    return total
+
+
+def vietnamese_valence(text: str, *, unaccented: bool = False, skip_english: bool = False) -> float:
+    """Raw valence of a Vietnamese text with the lexicon's rules (VADER's scale and rules, see module docstring).
+
+    ``unaccented`` also matches phrases typed without diacritics; ``skip_english`` leaves English words that VADER
+    scores (ok, recommend) to VADER in a mixed text."""
+    lexicon = vi_lexicon()
+    lowered = text.lower()
+    vader_words = _vader().lexicon if skip_english else {}
+    skip = frozenset(w for w in lexicon.valences if w.isascii() and w in vader_words)
+    # VADER's "but" rule: the clause after a contrast word counts 1.5x, everything before it 0.5x
+    pieces: list[tuple[float, str]] = [(1.0, lowered)]
+    for word in sorted(lexicon.contrast, key=len, reverse=True):
+        found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered)
+        if found:
+            pieces = [(0.5, lowered[: found.start()]), (1.5, lowered[found.end() :])]
+            break
+    total = 0.0
+    for weight, piece in pieces:
+        for clause in _CLAUSE_BREAK.split(piece):
+            tokens = _TOKEN.findall(clause)
+            total += weight * _clause_valence(tokens, lexicon, unaccented=unaccented, skip=skip)
+    if total:
+        total += math.copysign(min(text.count("!"), 4) * _EXCLAMATION_BOOST, total)
+    return total
+
+
+def sentiment(text: str | None, language: Language | None = None) -> Sentiment:
+    """Sentiment of one text; ``language`` as from :func:`detect_language` (computed when not given)."""
+    clean = normalise(text)
+    if not clean:
+        return Sentiment("neutral", 0.0)
+    language = language or detect_language(clean)
+    raw, words = emoji_valence(clean)
+    if language in ("en", "mixed", "unknown"):
+        raw += english_valence(words, drop_vietnamese=language == "mixed")
+    if language in ("vi", "mixed"):
+        raw += vietnamese_valence(words, unaccented=True, skip_english=language == "mixed")
+    score = raw / math.sqrt(raw * raw + _NORMALISE_ALPHA) if raw else 0.0
+    score = round(max(-1.0, min(1.0, score)), 4)
+    return Sentiment(label_for(score), score)
+
+
+# --- topics ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    label: str
+    patterns: tuple[re.Pattern[str], ...]  # matched on the lower-cased text
+    unaccented_patterns: tuple[re.Pattern[str], ...]  # Vietnamese phrases without diacritics, on the stripped text
+
+
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    prefix = keyword.endswith("*")
+    words = keyword.rstrip("*").strip().lower().split()
+    body = r"\s+".join(re.escape(w) for w in words)
+    suffix = r"\w*" if prefix else ""
+    return re.compile(rf"(?<!\w){body}{suffix}(?!\w)")
+
+
+def load_topics(path: Path = TOPICS_FILE) -> tuple[Topic, ...]:
+    """The topic taxonomy, validated: each topic needs a label and at least one keyword; errors name the field."""
+    data = _load_yaml(path)
+    entries = data.get("topics")
+    if not isinstance(entries, dict) or not entries:
+        raise LexiconError(f"{path}: 'topics' must be a mapping of topic name -> {{label, en, vi}}")
+    topics = []
+    for name, spec in entries.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("label"), str):
+            raise LexiconError(f"{path}: topics.{name}.label: a text label is required")
+        keywords: dict[str, list[str]] = {}
+        for language in ("en", "vi"):
+            values = spec.get(language) or []
+            if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+                raise LexiconError(f"{path}: topics.{name}.{language}: a list of non-empty keywords is required")
+            keywords[language] = [unicodedata.normalize("NFC", v) for v in values]
+        if not keywords["en"] and not keywords["vi"]:
+            raise LexiconError(f"{path}: topics.{name}: no keywords in en or vi")
+        every = keywords["en"] + keywords["vi"]
+        # unaccented forms of Vietnamese phrases of two or more syllables (one syllable is too ambiguous unaccented)
+        bare = {strip_diacritics(v) for v in keywords["vi"] if has_vietnamese_letters(v) and len(v.split()) > 1}
+        topics.append(
+            Topic(
+                name=str(name),
+                label=spec["label"],
+                patterns=tuple(_keyword_pattern(v) for v in every),
+                unaccented_patterns=tuple(_keyword_pattern(v) for v in sorted(bare)),
+            )
+        )
+    return tuple(topics)
+
+
+@lru_cache(maxsize=1)
+def _topics() -> tuple[Topic, ...]:
+    return load_topics()
+
+
+def topics(text: str | None, taxonomy: Iterable[Topic] | None = None) -> list[str]:
+    """Names of the topics a text mentions, in taxonomy order (English and Vietnamese keywords both apply: customers
+    write "refund" and "ship" in Vietnamese sentences)."""
+    clean = normalise(text).lower()
+    if not clean:
+        return []
+    stripped = strip_diacritics(clean)
+    found = []
+    for topic in taxonomy if taxonomy is not None else _topics():
+        if any(p.search(clean) for p in topic.patterns) or any(p.search(stripped) for p in topic.unaccented_patterns):
+            found.append(topic.name)
+    return found
+
+
+# --- key phrases ----------------------------------------------------------------------------------------------
+
+_MASK = re.compile(r"\[(email|phone)\]")
+
+
+@lru_cache(maxsize=4)
+def _extractor(language: str) -> Any:
+    import yake
+
+    stopwords: set[str] = set()
+    if language in ("en", "mixed", "unknown"):
+        stop_file = Path(yake.__file__).parent / "core" / "StopwordsList" / "stopwords_en.txt"
+        stopwords |= set(stop_file.read_text(encoding="utf-8", errors="ignore").split())
+    if language in ("vi", "mixed"):
+        stopwords |= set(vi_lexicon().stopwords)
+    # n=3: "giao hàng chậm", "refund still pending"; dedup_lim 0.7 keeps near-duplicates out of a top 3
+    return yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=TOP_KEY_PHRASES * 3, stopwords=stopwords)
+
+
+def key_phrases(text: str | None, language: Language | None = None, top: int = TOP_KEY_PHRASES) -> list[str]:
+    """Up to ``top`` key phrases (YAKE, unsupervised, no model), lower case, with PII masked and no phrase that is
+    only digits, an id or a mask."""
+    clean = mask_pii(normalise(text))
+    _, clean = emoji_valence(clean)
+    if not _WORD.search(clean):
+        return []
+    language = language or detect_language(clean)
+    phrases = []
+    for phrase, _score in _extractor(language).extract_keywords(clean):
+        phrase = phrase.lower().strip()
+        if _MASK.search(phrase) or any(ch.isdigit() for ch in phrase) or not 3 <= len(phrase) <= 60:
+            continue
+        if phrase in phrases or (language != "en" and " " not in phrase and has_vietnamese_letters(phrase)):
+            continue  # one Vietnamese syllable ("hàng", "sản") is rarely a phrase
+        phrases.append(phrase)
+        if len(phrases) == top:
+            break
+    return phrases
+
+
+# --- PII ------------------------------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+
+
+def mask_pii(text: str | None, region: str = "VN") -> str:
+    """Emails -> [email], phone numbers (libphonenumber's matcher, national and international) -> [phone].
+
+    Order and ticket ids ("SO-0001-000017") stay: the console needs them, and they identify an order, not a person.
+    Names and street addresses are not masked (no offline recogniser we trust for both languages)."""
+    if not text:
+        return ""
+    import phonenumbers
+
+    masked = _EMAIL.sub("[email]", str(text))
+    spans = []
+    for match in phonenumbers.PhoneNumberMatcher(masked, region, leniency=phonenumbers.Leniency.VALID):
+        before = masked[max(0, match.start - 1) : match.start]
+        if before and (before.isalnum() or before == "-"):  # digits inside an id such as SO-0001-000017
+            continue
+        spans.append((match.start, match.end))
+    for start, end in reversed(spans):
+        masked = masked[:start] + "[phone]" + masked[end:]
+    return masked
+
+
+# --- everything -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextInsight:
+    language: Language
+    sentiment_label: SentimentLabel
+    sentiment_score: float
+    topics: list[str]
+    key_phrases: list[str]
+    text_length: int  # characters of the text as received (before truncation)
+
+
+def analyse(text: str | None) -> TextInsight:
+    """Language, sentiment, topics and key phrases of one text (None, empty and emoji-only texts included)."""
+    length = len(text) if text else 0
+    clean = normalise(text)
+    language = detect_language(clean)
+    mood = sentiment(clean, language)
+    return TextInsight(
+        language=language,
+        sentiment_label=mood.label,
+        sentiment_score=mood.score,
+        topics=topics(clean),
+        key_phrases=key_phrases(clean, language),
+        text_length=length,
+    )
