@@ -46,6 +46,7 @@ INGEST_RUNS = Table(Layer.AUDIT, "ingest_runs")  # one row per ingest run start 
 # Identity resolution (spark_jobs/): the graph in silver, the answer in gold, the runs in audit.
 IDENTITY_IDENTIFIERS = Table(Layer.SILVER, "identity_identifiers")  # record x identifier, normalised, with status
 IDENTITY_MATCH_PAIRS = Table(Layer.SILVER, "identity_match_pairs")  # scored probabilistic pairs with evidence
+IDENTITY_PROFILES = Table(Layer.SILVER, "identity_profiles")  # person profiles compared by the matcher, by customer
 CUSTOMER_ID_REGISTRY = Table(Layer.SILVER, "customer_id_registry")  # every customer_id ever minted
 IDENTITY_MAP = Table(Layer.GOLD, "identity_map")  # source record -> customer_id
 IDENTITY_MERGE_HISTORY = Table(Layer.GOLD, "identity_merge_history")  # merges and splits of customer ids

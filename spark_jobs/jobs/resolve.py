@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
+from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -36,10 +37,19 @@ from spark_jobs.transforms.identifiers import (
     normalise_attributes,
     normalise_identifiers,
 )
+from spark_jobs.transforms.incremental import (
+    ScopeDidNotConverge,
+    combine_incidence,
+    previous_incidence,
+    regard_touched,
+    scope_closure,
+)
 from spark_jobs.transforms.stable_ids import assign_stable_ids
 from spark_jobs.transforms.stitching import merge_links, stitch_identifiers
 
 MODEL_NAME = "identity_fs"
+MODES = ("auto", "full", "incremental")
+INGEST_RUN_COLUMN = "_ingest_run_id"  # bronze lineage (ingest.job.RUN_COLUMNS): which ingest run wrote the row
 Progress = Callable[[str], None]
 
 
@@ -64,6 +74,12 @@ class ResolveReport:
     records_in_multi_record_customers: int = 0
     size_histogram: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    mode: str = ""  # full or incremental
+    mode_reason: str = ""
+    new_records: int = 0  # records with rows this run read for the first time (every record in a full run)
+    scope_records: int = 0  # records this run resolved (every record in a full run)
+    watermark: dict[str, list[str]] | None = None  # per source, the ingest runs read
+    model_trained_at: str | None = None  # the probabilistic model used
 
     @property
     def matched_share(self) -> float:
@@ -88,6 +104,8 @@ def resolve_identities(
     *,
     default_region: str,
     retrain: bool = False,
+    mode: str = "auto",
+    max_new_share: float = 0.1,
     progress: Progress | None = None,
     file_format: str = "delta",
     lock_stale_after: timedelta = DEFAULT_STALE_AFTER,
@@ -98,7 +116,12 @@ def resolve_identities(
     and raises :class:`~spark_jobs.jobs.locking.LakeLocked`, naming the holder, while another live run holds it.
 
     ``file_format="parquet"`` runs the same job on plain Parquet tables at the same paths: for engines without the
-    Delta jars (JVM Spark local mode here), used by the engine benchmark only."""
+    Delta jars (JVM Spark local mode here), used by the engine benchmark only.
+
+    ``mode``: "full" resolves every record; "incremental" only the bronze rows no earlier run read and the earlier
+    records they can change (see :mod:`spark_jobs.transforms.incremental`), and fails when that is not possible;
+    "auto" runs incrementally when it can (same rules and model as the last run, every bronze table with ingest
+    lineage, new records at most ``max_new_share`` of the earlier ones) and fully otherwise."""
     started = datetime.now(UTC)
     run_id = f"identity-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     report = ResolveReport(run_id=run_id, rules_tag=rules.tag, started_at=started)
@@ -116,118 +139,469 @@ def resolve_identities(
 
     with lake_lock(lake, "identity", run_id=run_id, stale_after=lock_stale_after) as lock:
         try:
-            # 1. Identifiers and attributes from every bronze source that exists.
-            say("extracting identifiers")
             present = {s: r for s, r in rules.sources.items() if io.exists(tables.bronze(s))}
-            bronze = {s: io.read(tables.bronze(s)) for s in present}
-            incidence = reduce(
-                DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()]
-            )
-            # Written once: normalisation reads it three times (country hints, distinct values, the join back).
-            incidence = checkpoint(incidence, "incidence-raw")
-            incidence = normalise_identifiers(incidence, rules, default_region)
-            incidence = checkpoint(incidence, "incidence-normalised")
-            incidence = checkpoint(guard_shared_identifiers(incidence, rules.degree_guard), "incidence")
-            lap("normalise")
-
-            # 2. Deterministic stitching.
-            say("stitching identifiers")
-            priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
-            limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
-            usable = incidence.where(F.col("drop_reason").isNull())
-            stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
-            report.rounds += stitched.rounds
-            conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
-            incidence = checkpoint(
-                incidence.join(conflicts, "node", "left")
-                .withColumn("drop_reason", F.coalesce("drop_reason", "_conflict"))
-                .drop("_conflict"),
-                "incidence-final",
-            )
-            best = checkpoint(best_identifiers(incidence, priorities), "best")
-            deterministic = best.join(stitched.assigned.select("node", "component"), "node").select(
-                "record_key", "id_type", "component"
-            )
-            lap("stitch")
-
-            # 3. Probabilistic links between person records in different components.
-            say("matching person records")
-            assigned, pairs_out, links_refused = _probabilistic(
-                spark,
-                lake,
-                rules,
-                bronze,
-                present,
-                deterministic,
-                stitched.assigned,
-                limits,
-                checkpoint,
-                report,
-                retrain,
-            )
-            lap("match")
-
-            # 4. Stable ids and outputs.
-            say("assigning stable customer ids")
-            final = best.join(assigned.select("node", F.col("component").alias("final_component")), "node")
-            final = final.join(
-                deterministic.select("record_key", F.col("component").alias("det_component")), "record_key"
-            )
-            final = checkpoint(final, "final")
-            previous = io.read(tables.IDENTITY_MAP) if io.exists(tables.IDENTITY_MAP) else None
-            registry = io.read(tables.CUSTOMER_ID_REGISTRY) if io.exists(tables.CUSTOMER_ID_REGISTRY) else None
-            prev_records = (
-                previous.select(F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id")
-                if previous is not None
-                else None
-            )
-            ids, events = assign_stable_ids(
-                final.select("record_key", F.col("final_component").alias("component")), prev_records, registry, run_id
-            )
-            # Materialise everything that reads the previous identity map before it is overwritten below.
-            ids = checkpoint(ids, "ids")
-            events = checkpoint(events, "events")
-            link_probability = _link_probability(pairs_out)
-            identity_map = _identity_map(final, ids, link_probability, incidence, rules.tag, run_id)
-            identity_map = checkpoint(identity_map, "identity_map")
-            lap("stable_ids")
-
-            say("writing outputs")
-            lock.ensure_held()  # a run whose lock was broken as stale must not write over the run that took it
-            now = F.lit(started).cast("timestamp")
-            io.overwrite(identity_map, tables.IDENTITY_MAP)
-            io.overwrite(
-                incidence.withColumn(
-                    "status", F.when(F.col("drop_reason").isNull(), "used").otherwise("not used")
-                ).withColumn("run_id", F.lit(run_id)),
-                tables.IDENTITY_IDENTIFIERS,
-            )
-            if pairs_out is not None:
-                io.overwrite(pairs_out.withColumn("run_id", F.lit(run_id)), tables.IDENTITY_MATCH_PAIRS)
-            new_ids = ids.where("is_new").select(
-                "customer_id", now.alias("created_run_at"), F.lit(run_id).alias("created_run_id")
-            )
-            io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
-            history = events.select(
-                F.lit(run_id).alias("run_id"),
-                F.lit(rules.tag).alias("rule_version"),
-                now.alias("occurred_at"),
-                "event",
-                "customer_id",
-                "other_customer_ids",
-                "records",
-                F.when(F.col("event") == "merge", F.lit("records of the other ids are now linked to this customer"))
-                .otherwise(F.lit("records of this customer now resolve to the other ids"))
-                .alias("evidence"),
-            )
-            io.append(history, tables.IDENTITY_MERGE_HISTORY)
-            _collect_stats(report, incidence, identity_map, events, ids, links_refused)
-            lap("write")
+            # Each source read at one Delta version, so the watermark names exactly the rows this run read.
+            bronze = {s: io.read(tables.bronze(s), pinned=True) for s in present}
+            report.watermark = _watermark(bronze)
+            run = _Run(spark, lake, rules, io, checkpoint, report, lap, say, default_region, present, bronze, lock)
+            previous_run, reason = _plan(mode, retrain, io, rules, lake, report.watermark)
+            report.mode_reason = reason
+            if previous_run is not None:
+                try:
+                    _run_incremental(run, previous_run, max_new_share=max_new_share, forced=mode == "incremental")
+                    report.mode = "incremental"
+                except _FullRunNeeded as exc:
+                    if mode == "incremental":
+                        raise ValueError(f"an incremental run is not possible: {exc}") from None
+                    report.mode_reason = str(exc)
+            elif mode == "incremental":
+                raise ValueError(f"an incremental run is not possible: {reason}")
+            if report.mode != "incremental":
+                report.mode = "full"
+                _run_full(run, retrain)
+            # The model the next run must find unchanged to continue incrementally (trained or not used yet: None).
+            model = _load_model(lake, rules)
+            report.model_trained_at = model.trained_at if model is not None else None
             _record_run(spark, io, report)
             return report
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             processes.shutdown()  # the normalisers' worker processes, if the engine needed them
+
+
+@dataclass
+class _Run:
+    """What every step of one run needs."""
+
+    spark: SparkSession
+    lake: Lake
+    rules: IdentityRules
+    io: _TableIO
+    checkpoint: Callable[[DataFrame, str], DataFrame]
+    report: ResolveReport
+    lap: Callable[[str], None]
+    say: Progress
+    default_region: str
+    present: dict[str, Any]
+    bronze: dict[str, DataFrame]
+    lock: Any
+
+    @property
+    def now(self) -> F.Column:
+        return F.lit(self.report.started_at).cast("timestamp")
+
+
+class _FullRunNeeded(Exception):
+    """An incremental run found it cannot give a full run's answer (said why); nothing was written yet."""
+
+
+def _watermark(bronze: dict[str, DataFrame]) -> dict[str, list[str]] | None:
+    """Per source, the ingest runs whose rows this run read; None when a source has no ingest lineage column."""
+    if any(INGEST_RUN_COLUMN not in df.columns for df in bronze.values()):
+        return None
+    return {
+        s: sorted(r[0] for r in df.select(INGEST_RUN_COLUMN).distinct().collect() if r[0] is not None)
+        for s, df in bronze.items()
+    }
+
+
+def _plan(
+    mode: str, retrain: bool, io: _TableIO, rules: IdentityRules, lake: Lake, watermark: dict[str, list[str]] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """(the previous run to continue from, or None for a full run; why)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "full":
+        return None, "full run requested"
+    if retrain:
+        return None, "the model is retrained"
+    if io.file_format != "delta":
+        return None, "incremental runs need Delta tables"
+    if watermark is None:
+        return None, f"a bronze table has no {INGEST_RUN_COLUMN} column to tell new rows"
+    needed = (tables.IDENTITY_RUNS, tables.IDENTITY_MAP, tables.IDENTITY_IDENTIFIERS)
+    if not all(io.exists(t) for t in needed):
+        return None, "no earlier run"
+    runs = io.read(tables.IDENTITY_RUNS)
+    if "bronze_watermark" not in runs.columns:
+        return None, "the earlier runs recorded no bronze watermark"
+    last = runs.orderBy(F.desc("started_at")).limit(1).collect()[0].asDict()
+    if last["bronze_watermark"] is None:
+        return None, "the last run recorded no bronze watermark"
+    if last["rule_version"] != rules.tag:
+        return None, f"the identity rules changed ({last['rule_version']} -> {rules.tag})"
+    model = _load_model(lake, rules)
+    if (model.trained_at if model else None) != last.get("model_trained_at"):
+        return None, "the probabilistic model changed since the last run"
+    if "assigned_at" not in io.read(tables.IDENTITY_MAP).columns:
+        return None, "the identity map predates incremental runs"
+    return last, "continues run " + last["run_id"]
+
+
+def _run_full(run: _Run, retrain: bool) -> None:
+    rules, io, checkpoint, report = run.rules, run.io, run.checkpoint, run.report
+    present, bronze, say, lap = run.present, run.bronze, run.say, run.lap
+    # 1. Identifiers and attributes from every bronze source that exists.
+    say("extracting identifiers")
+    incidence = reduce(DataFrame.unionByName, [extract_identifiers(s, bronze[s], r) for s, r in present.items()])
+    # Written once: normalisation reads it three times (country hints, distinct values, the join back).
+    incidence = checkpoint(incidence, "incidence-raw")
+    incidence = normalise_identifiers(incidence, rules, run.default_region)
+    incidence = checkpoint(incidence, "incidence-normalised")
+    incidence = checkpoint(guard_shared_identifiers(incidence, rules.degree_guard), "incidence")
+    report.scope_records = report.new_records = incidence.select("record_key").distinct().count()
+    lap("normalise")
+
+    # 2.-3. Deterministic stitching, then probabilistic links between person records in different components.
+    resolved = _resolve_incidence(run, incidence, retrain=retrain, stored_profiles=None)
+
+    # 4. Stable ids and outputs.
+    say("assigning stable customer ids")
+    previous = io.read(tables.IDENTITY_MAP) if io.exists(tables.IDENTITY_MAP) else None
+    identity_map, ids, events = _stable_outputs(run, resolved, previous)
+    profiles = _profiles_out(run, resolved, ids)
+    lap("stable_ids")
+
+    say("writing outputs")
+    run.lock.ensure_held()  # a run whose lock was broken as stale must not write over the run that took it
+    io.overwrite(identity_map, tables.IDENTITY_MAP)
+    io.overwrite(_identifiers_out(resolved.incidence, report.run_id), tables.IDENTITY_IDENTIFIERS)
+    if resolved.pairs_out is not None:
+        io.overwrite(resolved.pairs_out.withColumn("run_id", F.lit(report.run_id)), tables.IDENTITY_MATCH_PAIRS)
+    if profiles is not None:
+        io.overwrite(profiles, tables.IDENTITY_PROFILES)
+    _append_ids_and_history(run, ids, events)
+    _collect_stats(report, resolved.incidence, identity_map, events, ids, resolved.refused)
+    lap("write")
+
+
+@dataclass
+class _Resolved:
+    incidence: DataFrame  # record x identifier with every drop reason (the scope's, in an incremental run)
+    final: DataFrame  # record_key, node, id_type, final_component, det_component
+    pairs_out: DataFrame | None
+    refused: DataFrame | None
+    profiles: DataFrame | None  # profile_key, component (deterministic), attributes
+    escaped: DataFrame | None  # customer_id: earlier customers outside the scope that a new link reaches
+
+
+def _resolve_incidence(
+    run: _Run, incidence: DataFrame, *, retrain: bool, stored_profiles: DataFrame | None, scope: DataFrame | None = None
+) -> _Resolved:
+    """Stitch, then link probabilistically, the records of ``incidence`` (guarded, value drop reasons set).
+
+    With ``stored_profiles`` (an incremental run: the profiles outside the scope), candidate pairs are the scope's
+    profiles against every profile, and the model is never trained."""
+    rules, checkpoint, report = run.rules, run.checkpoint, run.report
+    run.say("stitching identifiers")
+    priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
+    limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
+    usable = incidence.where(F.col("drop_reason").isNull())
+    stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
+    report.rounds += stitched.rounds
+    conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
+    incidence = checkpoint(
+        incidence.join(conflicts, "node", "left")
+        .withColumn("drop_reason", F.coalesce("drop_reason", "_conflict"))
+        .drop("_conflict"),
+        "incidence-final",
+    )
+    best = checkpoint(best_identifiers(incidence, priorities), "best")
+    deterministic = best.join(stitched.assigned.select("node", "component"), "node").select(
+        "record_key", "id_type", "component"
+    )
+    run.lap("stitch")
+
+    run.say("matching person records")
+    assigned, pairs_out, refused, profiles, escaped = _probabilistic(
+        run, deterministic, stitched.assigned, limits, retrain, stored_profiles, scope
+    )
+    run.lap("match")
+    final = best.join(assigned.select("node", F.col("component").alias("final_component")), "node")
+    final = final.join(deterministic.select("record_key", F.col("component").alias("det_component")), "record_key")
+    final = checkpoint(final, "final")
+    return _Resolved(incidence, final, pairs_out, refused, profiles, escaped)
+
+
+def _stable_outputs(
+    run: _Run, resolved: _Resolved, previous: DataFrame | None
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(identity map rows, ids, merge/split events) for the resolved records; ``previous``: the earlier identity map
+    rows of the same records (every earlier record in a full run)."""
+    io, checkpoint, report = run.io, run.checkpoint, run.report
+    registry = io.read(tables.CUSTOMER_ID_REGISTRY) if io.exists(tables.CUSTOMER_ID_REGISTRY) else None
+    prev_records = (
+        previous.select(F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id")
+        if previous is not None
+        else None
+    )
+    ids, events = assign_stable_ids(
+        resolved.final.select("record_key", F.col("final_component").alias("component")),
+        prev_records,
+        registry,
+        report.run_id,
+    )
+    # Materialise everything that reads the previous identity map before it is overwritten.
+    ids = checkpoint(ids, "ids")
+    events = checkpoint(events, "events")
+    link_probability = _link_probability(resolved.pairs_out)
+    identity_map = _identity_map(
+        resolved.final, ids, link_probability, resolved.incidence, run.rules.tag, report.run_id
+    )
+    identity_map = checkpoint(with_assigned_at(identity_map, previous, run.now), "identity_map")
+    return identity_map, ids, events
+
+
+def with_assigned_at(identity_map: DataFrame, previous: DataFrame | None, now: F.Column) -> DataFrame:
+    """Add ``assigned_at``: when the record got its current customer id. A record whose id did not change keeps
+    the earlier time (an identity map from before this column counts as assigned now)."""
+    if previous is None:
+        return identity_map.withColumn("assigned_at", now)
+    earlier = F.col("assigned_at") if "assigned_at" in previous.columns else F.lit(None).cast("timestamp")
+    prev = previous.select(
+        "source", "source_record_id", F.col("customer_id").alias("_prev_id"), earlier.alias("_prev_at")
+    )
+    kept = F.col("_prev_id").isNotNull() & (F.col("_prev_id") == F.col("customer_id"))
+    return (
+        identity_map.join(prev, ["source", "source_record_id"], "left")
+        .withColumn("assigned_at", F.when(kept, F.coalesce("_prev_at", now)).otherwise(now))
+        .drop("_prev_id", "_prev_at")
+    )
+
+
+def _identifiers_out(incidence: DataFrame, run_id: str) -> DataFrame:
+    return incidence.withColumn(
+        "status", F.when(F.col("drop_reason").isNull(), "used").otherwise("not used")
+    ).withColumn("run_id", F.lit(run_id))
+
+
+def _profiles_out(run: _Run, resolved: _Resolved, ids: DataFrame) -> DataFrame | None:
+    """The person profiles with their customer, kept so an incremental run compares new profiles with old ones."""
+    if resolved.profiles is None:
+        return None
+    customer = resolved.final.select(F.col("record_key").alias("profile_key"), "final_component").join(
+        ids.select(F.col("component").alias("final_component"), "customer_id"), "final_component"
+    )
+    return resolved.profiles.join(customer.drop("final_component"), "profile_key", "left").withColumn(
+        "run_id", F.lit(run.report.run_id)
+    )
+
+
+def _append_ids_and_history(run: _Run, ids: DataFrame, events: DataFrame) -> None:
+    io, report = run.io, run.report
+    new_ids = ids.where("is_new").select(
+        "customer_id", run.now.alias("created_run_at"), F.lit(report.run_id).alias("created_run_id")
+    )
+    io.append(new_ids, tables.CUSTOMER_ID_REGISTRY)
+    history = events.select(
+        F.lit(report.run_id).alias("run_id"),
+        F.lit(run.rules.tag).alias("rule_version"),
+        run.now.alias("occurred_at"),
+        "event",
+        "customer_id",
+        "other_customer_ids",
+        "records",
+        F.when(F.col("event") == "merge", F.lit("records of the other ids are now linked to this customer"))
+        .otherwise(F.lit("records of this customer now resolve to the other ids"))
+        .alias("evidence"),
+    )
+    io.append(history, tables.IDENTITY_MERGE_HISTORY)
+
+
+def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: float, forced: bool) -> None:
+    """Resolve only the new bronze records and the earlier records they can change; raise _FullRunNeeded (before
+    writing anything) when that cannot give a full run's answer or would not be cheaper."""
+    rules, io, checkpoint, report = run.rules, run.io, run.checkpoint, run.report
+    say, lap = run.say, run.lap
+    say("finding new bronze rows")
+    seen: dict[str, list[str]] = json.loads(previous_run["bronze_watermark"])
+    parts = []
+    for source, source_rules in run.present.items():
+        rows = run.bronze[source]
+        if seen.get(source):
+            rows = rows.where(~F.col(INGEST_RUN_COLUMN).isin(seen[source]))
+        parts.append(extract_identifiers(source, rows, source_rules))
+    new_raw = checkpoint(reduce(DataFrame.unionByName, parts), "incidence-raw")
+    touched = checkpoint(new_raw.select("record_key").distinct(), "touched")
+    report.new_records = touched.count()
+    if report.new_records == 0:
+        _carry_stats(report, previous_run)  # a no-op: only the run record is written
+        lap("normalise")
+        return
+    share = report.new_records / max(1, int(previous_run["records"] or 0))
+    if share > max_new_share and not forced:
+        raise _FullRunNeeded(
+            f"{report.new_records:,} new records are {share:.1%} of the earlier ones, above "
+            f"identity_incremental_max_new_share ({max_new_share:.0%}): a full run is cheaper"
+        )
+    new = checkpoint(normalise_identifiers(new_raw, rules, run.default_region), "incidence-normalised")
+    lap("normalise")
+
+    say("finding the records the new ones can change")
+    previous = previous_incidence(io.read(tables.IDENTITY_IDENTIFIERS))
+    # Records that gained rows: their old and new identifiers, one row each; every other record as it was.
+    regained = checkpoint(combine_incidence(previous.join(touched, "record_key", "left_semi"), new), "regained")
+    everything = previous.drop("_was_shared").join(touched, "record_key", "left_anti").unionByName(regained)
+    was_shared = (
+        previous.where(F.col("_was_shared").isNotNull()).groupBy("node").agg(F.min("_was_shared").alias("_was_shared"))
+    )
+    shared, changed = regard_touched(everything, was_shared, touched, rules.degree_guard)
+    shared, changed = checkpoint(shared, "shared"), checkpoint(changed, "guard-changed")
+    guarded = (
+        everything.join(shared, "node", "left")
+        .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
+        .drop("_shared")
+    )
+    # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component).
+    edges = checkpoint(guarded.where(F.col("drop_reason").isNull()).select("record_key", "node"), "edges")
+    membership = io.read(tables.IDENTITY_MAP).select(
+        F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
+    )
+    seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
+    stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
+    for _widening in range(3):
+        try:
+            scope, rounds = scope_closure(seeds, edges, membership, checkpoint)
+        except ScopeDidNotConverge as exc:
+            raise _FullRunNeeded(str(exc)) from None
+        report.rounds += rounds
+        report.scope_records = scope.count()
+        incidence = checkpoint(guarded.join(scope, "record_key", "left_semi"), "incidence")
+        lap("scope")
+        outside = (
+            stored.join(scope.withColumnRenamed("record_key", "profile_key"), "profile_key", "left_anti")
+            if (stored is not None)
+            else run.spark.createDataFrame([], _PROFILE_SCHEMA)
+        )
+        resolved = _resolve_incidence(run, incidence, retrain=False, stored_profiles=outside, scope=scope)
+        if resolved.escaped is None or resolved.escaped.limit(1).count() == 0:
+            break
+        seeds = scope.unionByName(membership.join(resolved.escaped, "customer_id", "left_semi").select("record_key"))
+    else:
+        raise _FullRunNeeded("new probabilistic links kept reaching customers outside the incremental scope")
+
+    say("assigning stable customer ids")
+    previous_map = io.read(tables.IDENTITY_MAP)
+    previous_map = previous_map.join(
+        scope.withColumnRenamed("record_key", "_key"),
+        F.concat(previous_map.source, F.lit(":"), previous_map.source_record_id) == F.col("_key"),
+        "left_semi",
+    )
+    identity_map, ids, events = _stable_outputs(run, resolved, previous_map)
+    profiles = _profiles_out(run, resolved, ids)
+    lap("stable_ids")
+
+    say("writing the changed rows")
+    run.lock.ensure_held()
+    scope_keys = scope.withColumnRenamed("record_key", "_scope_key")
+
+    def in_scope(df: DataFrame, key: F.Column) -> DataFrame:
+        return df.join(scope_keys, key == F.col("_scope_key"), "left_semi")
+
+    old_map = io.read(tables.IDENTITY_MAP)
+    _replace_rows(
+        run,
+        tables.IDENTITY_MAP,
+        identity_map,
+        ("source", "source_record_id"),
+        in_scope(old_map, F.concat(old_map.source, F.lit(":"), old_map.source_record_id)),
+    )
+    old_identifiers = io.read(tables.IDENTITY_IDENTIFIERS)
+    _replace_rows(
+        run,
+        tables.IDENTITY_IDENTIFIERS,
+        _identifiers_out(resolved.incidence, report.run_id),
+        ("record_key", "id_type", "raw_value"),
+        in_scope(old_identifiers, old_identifiers.record_key),
+    )
+    if io.exists(tables.IDENTITY_MATCH_PAIRS) or resolved.pairs_out is not None:
+        old_pairs = io.read(tables.IDENTITY_MATCH_PAIRS) if io.exists(tables.IDENTITY_MATCH_PAIRS) else None
+        new_pairs = resolved.pairs_out.withColumn("run_id", F.lit(report.run_id)) if resolved.pairs_out else None
+        stale = (
+            in_scope(old_pairs, old_pairs.left_key).unionByName(in_scope(old_pairs, old_pairs.right_key)).distinct()
+            if old_pairs is not None
+            else None
+        )
+        _replace_rows(run, tables.IDENTITY_MATCH_PAIRS, new_pairs, ("left_key", "right_key"), stale)
+    if profiles is not None:
+        old_profiles = stored
+        _replace_rows(
+            run,
+            tables.IDENTITY_PROFILES,
+            profiles,
+            ("profile_key", "component", *matching.ATTRIBUTE_FIELDS),
+            in_scope(old_profiles, old_profiles.profile_key) if old_profiles is not None else None,
+        )
+    _append_ids_and_history(run, ids, events)
+    whole_map = io.read(tables.IDENTITY_MAP)
+    _collect_stats(report, io.read(tables.IDENTITY_IDENTIFIERS), whole_map, events, ids, None)
+    if io.exists(tables.IDENTITY_MATCH_PAIRS):
+        all_pairs = io.read(tables.IDENTITY_MATCH_PAIRS)
+        report.candidate_pairs = all_pairs.count()
+        report.refused_links = all_pairs.where(F.col("refused_reason").isNotNull()).count()
+    lap("write")
+
+
+_PROFILE_SCHEMA = (
+    "profile_key string, component long, first_name string, last_name string, date_of_birth date, address string, "
+    "city string, postcode string, customer_id string, run_id string"
+)
+
+
+def _replace_rows(
+    run: _Run,
+    table: tables.Table,
+    rows: DataFrame | None,
+    keys: tuple[str, ...],
+    stale: DataFrame | None,
+) -> None:
+    """Replace the scope's rows of ``table`` in one Delta MERGE: ``rows`` are upserted on ``keys``, and ``stale``
+    (the table's earlier rows of the scope) that ``rows`` no longer hold are deleted. Readers see the table before
+    or after, never half-way."""
+    io = run.io
+    if not io.exists(table):
+        if rows is not None:
+            io.append(rows, table)
+        return
+    target_columns = io.read(table).columns
+    if rows is None:
+        if stale is None:
+            return
+        source = stale.select(*target_columns).withColumn("_delete", F.lit(True))
+    else:
+        columns = rows.columns
+        source = rows.withColumn("_delete", F.lit(False))
+        if stale is not None:
+            new_keys = rows.select(*[F.col(k).alias(f"_new_{k}") for k in keys])
+            same = reduce(lambda a, b: a & b, [F.col(k).eqNullSafe(F.col(f"_new_{k}")) for k in keys])
+            gone = stale.join(new_keys, same, "left_anti")
+            source = source.unionByName(gone.select(*columns).withColumn("_delete", F.lit(True)))
+    source = run.checkpoint(source, f"merge-{table.name}")
+    if source.limit(1).count() == 0:
+        return
+    view = f"_identity_merge_{table.name}"
+    source.createOrReplaceTempView(view)
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = [c for c in source.columns if c != "_delete"]
+    update = ", ".join(f"t.`{c}` = s.`{c}`" for c in values)
+    insert = ", ".join(f"`{c}`" for c in values)
+    insert_values = ", ".join(f"s.`{c}`" for c in values)
+    run.spark.sql(
+        f"MERGE INTO delta.`{run.lake.uri(table)}` t USING {view} s ON {on} "
+        "WHEN MATCHED AND s._delete THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {update} "
+        f"WHEN NOT MATCHED AND NOT s._delete THEN INSERT ({insert}) VALUES ({insert_values})"
+    ).collect()
+    run.spark.catalog.dropTempView(view)
+
+
+def _carry_stats(report: ResolveReport, previous_run: dict[str, Any]) -> None:
+    """A run that changed nothing reports the lake as the previous run left it."""
+    for name in ("records", "resolved_records", "customers", "largest_customer", "candidate_pairs", "refused_links"):
+        setattr(report, name, int(previous_run[name] or 0))
+    report.records_in_multi_record_customers = round((previous_run["matched_share"] or 0) * report.resolved_records)
+    report.dropped_identifiers = json.loads(previous_run["dropped_identifiers"] or "{}")
+    report.size_histogram = json.loads(previous_run["size_histogram"] or "{}")
 
 
 @dataclass(frozen=True)
@@ -241,56 +615,73 @@ class _TableIO:
             return self.lake.exists(table)
         return self.lake.path(table).is_dir()
 
-    def read(self, table: tables.Table) -> DataFrame:
-        return self.spark.read.format(self.file_format).load(self.lake.uri(table))
+    def read(self, table: tables.Table, *, pinned: bool = False) -> DataFrame:
+        """``pinned``: read the Delta table at its current version, so later reads see the same rows."""
+        reader = self.spark.read.format(self.file_format)
+        if pinned and self.file_format == "delta":
+            reader = reader.option("versionAsOf", DeltaTable(self.lake.uri(table)).version())
+        return reader.load(self.lake.uri(table))
 
     def overwrite(self, df: DataFrame, table: tables.Table) -> None:
         df.write.format(self.file_format).mode("overwrite").option("overwriteSchema", "true").save(self.lake.uri(table))
 
-    def append(self, df: DataFrame, table: tables.Table) -> None:
+    def append(self, df: DataFrame, table: tables.Table, *, merge_schema: bool = False) -> None:
         if df.limit(1).count() == 0:  # nothing to add (and Sail fails to write some empty frames)
             return
-        df.write.format(self.file_format).mode("append").save(self.lake.uri(table))
+        writer = df.write.format(self.file_format).mode("append")
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        writer.save(self.lake.uri(table))
 
 
 def _probabilistic(
-    spark: SparkSession,
-    lake: Lake,
-    rules: IdentityRules,
-    bronze: dict[str, DataFrame],
-    present: dict[str, Any],
+    run: _Run,
     deterministic: DataFrame,
     assigned: DataFrame,
     limits: dict[str, int],
-    checkpoint: Callable[[DataFrame, str], DataFrame],
-    report: ResolveReport,
     retrain: bool,
-) -> tuple[DataFrame, DataFrame | None, DataFrame | None]:
+    stored_profiles: DataFrame | None,
+    scope: DataFrame | None,
+) -> tuple[DataFrame, DataFrame | None, DataFrame | None, DataFrame | None, DataFrame | None]:
+    """(assigned after the links, scored pairs, refused links, profiles, escaped customers)."""
+    spark, rules, checkpoint, report = run.spark, run.rules, run.checkpoint, run.report
     probabilistic = rules.probabilistic
-    parts = [a for s, r in present.items() if (a := extract_attributes(s, bronze[s], r)) is not None]
+    parts = [a for s, r in run.present.items() if (a := extract_attributes(s, run.bronze[s], r)) is not None]
     if not parts:
-        return assigned, None, None
-    attributes = normalise_attributes(reduce(DataFrame.unionByName, parts))
+        return assigned, None, None, None, None
+    attributes = reduce(DataFrame.unionByName, parts)
+    if scope is not None:
+        attributes = attributes.join(scope, "record_key", "left_semi")
+    attributes = normalise_attributes(attributes)
     record_component = deterministic.select("record_key", "component")
     profiles = checkpoint(matching.person_profiles(attributes, record_component), "profiles")
-    # Nothing to compare: skip (Sail also fails on some joins over empty inputs).
-    if profiles.limit(2).count() < 2:
-        return assigned, None, None
-    pairs = checkpoint(matching.candidate_pairs(profiles, probabilistic.blocking_rules), "pairs")
+    if stored_profiles is None:
+        everyone = profiles
+        # Nothing to compare: skip (Sail also fails on some joins over empty inputs).
+        if profiles.limit(2).count() < 2:
+            return assigned, None, None, profiles, None
+        pairs = checkpoint(matching.candidate_pairs(profiles, probabilistic.blocking_rules), "pairs")
+    else:
+        everyone = stored_profiles.select(*profiles.columns).unionByName(profiles)
+        if profiles.limit(1).count() == 0:
+            return assigned, None, None, profiles, None
+        pairs = checkpoint(matching.candidate_pairs_touching(everyone, profiles, probabilistic.blocking_rules), "pairs")
     if pairs.limit(1).count() == 0:
-        return assigned, None, None
-    vectors = checkpoint(matching.comparison_vectors(pairs, profiles, probabilistic.comparisons), "vectors")
-    model = _load_model(lake, rules) if not retrain else None
+        return assigned, None, None, profiles, None
+    vectors = checkpoint(matching.comparison_vectors(pairs, everyone, probabilistic.comparisons), "vectors")
+    model = _load_model(run.lake, rules) if not retrain else None
     tf = {
-        f: checkpoint(t, f"tf-{f}") for f, t in matching.term_frequencies(profiles, probabilistic.comparisons).items()
+        f: checkpoint(t, f"tf-{f}") for f, t in matching.term_frequencies(everyone, probabilistic.comparisons).items()
     }
     if model is None:
+        if stored_profiles is not None:
+            raise _FullRunNeeded("no saved probabilistic model to score new profiles with")
         model = _train(spark, profiles, vectors, rules, checkpoint)
-        path = lake.model_path(MODEL_NAME)
+        path = run.lake.model_path(MODEL_NAME)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
         report.model_trained = True
-    component = profiles.select("profile_key", "component")
+    component = everyone.select("profile_key", "component")
     scored = matching.score_pairs(vectors, model, tf)
     scored = scored.join(
         component.select(F.col("profile_key").alias("left_key"), F.col("component").alias("left_component")), "left_key"
@@ -316,6 +707,16 @@ def _probabilistic(
         & (F.col("left_component") != F.col("right_component"))
     ).withColumn("link_id", F.concat_ws("|", "left_key", "right_key"))
     links = checkpoint(links, "links")
+    escaped = None
+    if stored_profiles is not None:
+        # A new link to a profile outside the scope: its customer must join the scope (the caller widens it).
+        outside = stored_profiles.select("profile_key", "customer_id")
+        reached = links.select(F.col("left_key").alias("profile_key")).unionByName(
+            links.select(F.col("right_key").alias("profile_key"))
+        )
+        escaped = checkpoint(outside.join(reached, "profile_key", "left_semi").select("customer_id").distinct(), "esc")
+        if escaped.limit(1).count() > 0:
+            return assigned, None, None, profiles, escaped
     if links.limit(1).count() == 0:
         merged, refused = assigned, spark.createDataFrame([], "link_id string, reason string")
     else:
@@ -333,7 +734,7 @@ def _probabilistic(
         & (F.col("left_component") != F.col("right_component"))
         & F.col("refused_reason").isNull(),
     ).withColumn("same_profile_already", F.col("left_component") == F.col("right_component"))
-    return checkpoint(merged, "assigned-final"), pairs_out, refused
+    return checkpoint(merged, "assigned-final"), pairs_out, refused, profiles, escaped
 
 
 def _load_model(lake: Lake, rules: IdentityRules) -> matching.FellegiSunterModel | None:
@@ -501,11 +902,19 @@ def _record_run(spark: SparkSession, io: _TableIO, report: ResolveReport) -> Non
         "dropped_identifiers": json.dumps(report.dropped_identifiers, sort_keys=True),
         "size_histogram": json.dumps(report.size_histogram, sort_keys=True),
         "seconds": json.dumps(report.seconds, sort_keys=True),
+        "mode": report.mode,
+        "mode_reason": report.mode_reason,
+        "new_records": report.new_records,
+        "scope_records": report.scope_records,
+        "bronze_watermark": json.dumps(report.watermark, sort_keys=True) if report.watermark is not None else None,
+        "model_trained_at": report.model_trained_at,
     }
     schema = (
         "run_id string, rule_version string, started_at timestamp, finished_at timestamp, records long, "
         "resolved_records long, customers long, largest_customer long, matched_share double, merges long, "
         "splits long, new_customers long, candidate_pairs long, refused_links long, cc_rounds long, "
-        "model_trained boolean, dropped_identifiers string, size_histogram string, seconds string"
+        "model_trained boolean, dropped_identifiers string, size_histogram string, seconds string, mode string, "
+        "mode_reason string, new_records long, scope_records long, bronze_watermark string, model_trained_at string"
     )
-    io.append(spark.createDataFrame([row], schema), tables.IDENTITY_RUNS)
+    # mergeSchema: runs recorded before incremental runs lack the last columns.
+    io.append(spark.createDataFrame([row], schema), tables.IDENTITY_RUNS, merge_schema=True)

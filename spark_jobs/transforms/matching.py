@@ -58,6 +58,30 @@ def candidate_pairs(profiles: DataFrame, blocking_rules: tuple[tuple[str, ...], 
     return union.groupBy("left_key", "right_key").agg(F.min("rule").alias("rule"))
 
 
+def candidate_pairs_touching(
+    profiles: DataFrame, focus: DataFrame, blocking_rules: tuple[tuple[str, ...], ...]
+) -> DataFrame:
+    """The rows of ``candidate_pairs(profiles)`` with at least one side in ``focus`` (profile_key), without
+    comparing the other profiles among themselves: an incremental run's pairs."""
+    focused = profiles.join(focus.select("profile_key").distinct(), "profile_key", "left_semi")
+    parts = []
+    for index, fields in enumerate(blocking_rules):
+        keyed = [f"_b{f}" for f in fields]
+        left = focused.select(F.col("profile_key").alias("_a"), *[F.col(f).alias(f"_b{f}") for f in fields])
+        right = profiles.select(F.col("profile_key").alias("_b"), *[F.col(f).alias(f"_b{f}") for f in fields])
+        left = left.where(reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in keyed]))
+        pairs = left.join(right, keyed).where(F.col("_a") != F.col("_b"))
+        parts.append(
+            pairs.select(
+                F.least("_a", "_b").alias("left_key"),
+                F.greatest("_a", "_b").alias("right_key"),
+                F.lit(index).alias("rule"),
+            )
+        )
+    union = reduce(DataFrame.unionByName, parts)
+    return union.groupBy("left_key", "right_key").agg(F.min("rule").alias("rule"))
+
+
 def training_pairs(profiles: DataFrame, training_rules: tuple[tuple[str, ...], ...], max_pairs: int) -> DataFrame:
     """(left_key, right_key, rule) for EM: all pairs within each rule's blocks, whole blocks sampled (by a hash of
     the block key) down to about ``max_pairs`` per rule. Pairs are not de-duplicated across rules: each rule is

@@ -1,0 +1,128 @@
+"""The scope of an incremental identity run: the new records and every earlier record whose outcome they can change.
+
+Stitching, the limits and the degree guard only ever look at records connected through identifiers that are not
+invalid or blocked, and the probabilistic links and stable ids only at whole earlier customers. So a scope closed
+under "shares a stitchable identifier with" and "was in the same customer as" resolves exactly as a full run would
+resolve those records (see :func:`scope_closure`), and every record outside it keeps its customer.
+
+Frames: ``incidence`` is the identity job's record x identifier frame (``spark_jobs.transforms.identifiers``);
+``membership`` is (record_key, customer_id) of the previous identity map.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_jobs.rules import DegreeGuard
+from spark_jobs.transforms.components import Checkpoint
+from spark_jobs.transforms.identifiers import INCIDENCE_COLUMNS, guard_shared_identifiers
+
+# Drop reasons a run decides from the whole graph (re-decided for the scope); the others (invalid, blocked) belong
+# to the value alone and are kept from the previous run, so old identifiers are never normalised again.
+GRAPH_REASONS = ("shared identifier", "merge refused")
+SHARED_PREFIX = "shared identifier"
+
+
+class ScopeDidNotConverge(RuntimeError):
+    pass
+
+
+def previous_incidence(identifiers: DataFrame) -> DataFrame:
+    """``silver.identity_identifiers`` of the previous run as incidence rows with only value-level drop reasons,
+    plus ``_was_shared`` (the degree guard's reason, or null)."""
+    graph_reason = F.lit(False)
+    for prefix in GRAPH_REASONS:
+        graph_reason = graph_reason | F.col("drop_reason").startswith(prefix)
+    graph_reason = F.coalesce(graph_reason, F.lit(False))
+    return identifiers.select(
+        *INCIDENCE_COLUMNS,
+        "value",
+        "node",
+        F.when(graph_reason, F.lit(None).cast("string")).otherwise(F.col("drop_reason")).alias("drop_reason"),
+        F.when(F.col("drop_reason").startswith(SHARED_PREFIX), F.col("drop_reason")).alias("_was_shared"),
+    )
+
+
+def combine_incidence(previous: DataFrame, new: DataFrame) -> DataFrame:
+    """Previous and newly normalised incidence rows, one row per (record, type, raw value) as a full run keeps it:
+    the earliest source, id and time, and the value normalised under the smallest country hint."""
+    rows = previous.drop("_was_shared").unionByName(new.select(*INCIDENCE_COLUMNS, "value", "node", "drop_reason"))
+    # min() skips nulls, so a missing hint sorts last, as a full run's min(region_hint) does.
+    hinted = F.struct(
+        F.coalesce("region_hint", F.lit("\uffff")).alias("h"),
+        F.col("region_hint").alias("region_hint"),
+        "value",
+        "node",
+        "drop_reason",
+    )
+    return (
+        rows.groupBy("record_key", "id_type", "raw_value")
+        .agg(
+            *[F.min(c).alias(c) for c in ("source", "source_record_id", "observed_at")],
+            F.min(hinted).alias("_best"),
+        )
+        .select(
+            *[c if c != "region_hint" else F.col("_best.region_hint").alias(c) for c in INCIDENCE_COLUMNS],
+            F.col("_best.value").alias("value"),
+            F.col("_best.node").alias("node"),
+            F.col("_best.drop_reason").alias("drop_reason"),
+        )
+    )
+
+
+def regard_touched(
+    incidence: DataFrame, was_shared: DataFrame, touched_records: DataFrame, guard: DegreeGuard
+) -> tuple[DataFrame, DataFrame]:
+    """Re-apply the degree guard where new rows can change it: on every node of a record that gained rows (its
+    record count or its linked identifiers may have grown). Other nodes keep the previous run's verdict.
+
+    ``incidence``: all records, value-level drop reasons only; ``was_shared``: (node, _was_shared) of the previous
+    run. Returns (every shared node with the guard's reason: (node, _shared), nodes whose verdict changed: (node));
+    the caller adds the reasons to the incidence."""
+    usable = incidence.where(F.col("drop_reason").isNull())
+    touched_nodes = usable.join(touched_records, "record_key", "left_semi").select("node").distinct()
+    holders = usable.join(touched_nodes, "node", "left_semi").select("record_key").distinct()
+    # Every identifier of every holder: exact degrees for the touched nodes (others' are partial and ignored).
+    around = usable.join(holders, "record_key", "left_semi")
+    verdict = (
+        guard_shared_identifiers(around, guard)
+        .join(touched_nodes, "node", "left_semi")
+        .where(F.col("drop_reason").isNotNull())
+        .groupBy("node")
+        .agg(F.min("drop_reason").alias("_shared"))
+    )
+    kept = was_shared.join(touched_nodes, "node", "left_anti").select("node", F.col("_was_shared").alias("_shared"))
+    shared = verdict.unionByName(kept)
+    before = was_shared.join(touched_nodes, "node", "left_semi").select("node")
+    after = verdict.select("node")
+    changed = before.join(after, "node", "left_anti").unionByName(after.join(before, "node", "left_anti"))
+    return shared, changed
+
+
+def scope_closure(
+    seeds: DataFrame,
+    edges: DataFrame,
+    membership: DataFrame,
+    checkpoint: Checkpoint,
+    *,
+    max_rounds: int = 20,
+) -> tuple[DataFrame, int]:
+    """The smallest set of records holding ``seeds`` (record_key) that is closed under sharing a node of ``edges``
+    (record_key, node: identifiers that may stitch, conflicts included) and under belonging to the same previous
+    customer (``membership``). Returns ((record_key), rounds); raises when it has not settled after ``max_rounds``
+    (then a full run is the answer)."""
+    scope = checkpoint(seeds.select("record_key").distinct(), "scope-0")
+    size = scope.count()
+    for round_number in range(1, max_rounds + 1):
+        nodes = edges.join(scope, "record_key", "left_semi").select("node").distinct()
+        by_node = edges.join(nodes, "node", "left_semi").select("record_key")
+        customers = membership.join(scope, "record_key", "left_semi").select("customer_id").distinct()
+        by_customer = membership.join(customers, "customer_id", "left_semi").select("record_key")
+        grown = checkpoint(scope.unionByName(by_node).unionByName(by_customer).distinct(), f"scope-{round_number}")
+        grown_size = grown.count()
+        scope = grown
+        if grown_size == size:
+            return scope, round_number
+        size = grown_size
+    raise ScopeDidNotConverge(f"the incremental scope still grew after {max_rounds} rounds")

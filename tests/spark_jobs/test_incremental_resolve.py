@@ -1,0 +1,194 @@
+"""Incremental identity runs against full runs on the same data (Sail, Delta): same partition, same ids.
+
+Each case starts from one full run, then appends new bronze rows (a new ingest run id) to two copies of the lake:
+one is resolved incrementally, the other fully. Both must give every record the same customer id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import pytest
+from deltalake import DeltaTable
+
+from cdp import lake as layout
+from cdp.lake import Lake
+from spark_jobs.jobs.resolve import MODEL_NAME, resolve_identities
+from spark_jobs.rules import load_rules
+from tests.spark_jobs.test_resolve_job import SCHEMAS, T0, _fixed_model
+
+# A phone carried by more than 3 records is shared (small enough to push over with one new record), and a person
+# may hold several loyalty cards (so a phone can stitch them).
+RULES = load_rules()
+RULES = RULES.model_copy(
+    update={
+        "degree_guard": RULES.degree_guard.model_copy(update={"max_records": 3}),
+        "identifier_types": {
+            **RULES.identifier_types,
+            "loyalty_card": RULES.identifier_types["loyalty_card"].model_copy(update={"max_per_profile": 5}),
+        },
+    }
+)
+TIME_COLUMNS = ("ordered_at", "occurred_at", "updated_at", "timestamp")
+
+
+def add_bronze(spark, lake: Lake, source: str, rows: list[dict], ingest_run: str) -> None:
+    """Append rows to a bronze table as an ingest run does: with the run's id in ``_ingest_run_id``."""
+    columns = [c.strip().split(" ")[0] for c in SCHEMAS[source].split(",")]
+    data = [(*[row.get(c, T0 if c in TIME_COLUMNS else None) for c in columns], ingest_run) for row in rows]
+    frame = spark.createDataFrame(data, SCHEMAS[source] + ", _ingest_run_id string")
+    frame.write.format("delta").mode("append").save(lake.uri(layout.bronze(source)))
+
+
+def resolve(spark, lake: Lake, **kwargs):
+    return resolve_identities(spark, lake, RULES, default_region="VN", **kwargs)
+
+
+def read(lake: Lake, table: layout.Table) -> list[dict]:
+    return DeltaTable(lake.uri(table)).to_pyarrow_table().to_pylist()
+
+
+def customers_of(lake: Lake) -> dict[str, str]:
+    return {f"{r['source']}:{r['source_record_id']}": r["customer_id"] for r in read(lake, layout.IDENTITY_MAP)}
+
+
+def partition(found: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for record, customer in found.items():
+        groups.setdefault(customer, set()).add(record)
+    return {frozenset(g) for g in groups.values()}
+
+
+DOB = dt.date(1991, 7, 12)
+DAO = {"first_name": "Thị Đào", "last_name": "Nguyễn", "date_of_birth": DOB, "address_line1": "12 Lê Lợi"}
+DAO |= {"city": "Hồ Chí Minh", "postcode": "70000"}
+
+BEFORE = {
+    "orders": [
+        {"order_id": "A1", "customer_ref": "CA", "email": "an@gmail.com"},  # A: joined by a new order
+        {"order_id": "B1", "email": "binh@yahoo.com"},  # B and D: bridged by a new order
+        {"order_id": "D1", "phone": "0912 000 111"},
+        {"order_id": "U1", "customer_ref": "CU", "email": "untouched@gmail.com"},  # nobody new touches U
+    ],
+    "pos_transactions": [  # S: three purchases stitched by one phone, until a fourth record makes it shared
+        {"transaction_id": f"S{i}", "loyalty_card_id": f"L{i}", "phone": "0913 222 333"} for i in range(3)
+    ],
+    "crm_contacts": [
+        {"contact_id": "K1", "email": "dao1@gmail.com", **DAO},
+        {
+            "contact_id": "K3",
+            "email": "mai@gmail.com",
+            **DAO,
+            "first_name": "Thị Mai",
+            "date_of_birth": dt.date(1994, 2, 3),
+        },
+    ],
+}
+AFTER = {
+    "orders": [
+        {"order_id": "A2", "email": " AN@gmail.com"},
+        {"order_id": "BD", "email": "binh@yahoo.com", "phone": "+84 912 000 111"},
+        {"order_id": "N1", "email": "new.person@gmail.com"},  # a brand-new person
+    ],
+    "pos_transactions": [{"transaction_id": "S3", "loyalty_card_id": "L3", "phone": "0913222333"}],
+    # Đào again, written without diacritics and with another email: linked by the model only.
+    "crm_contacts": [
+        {**DAO, "contact_id": "K2", "email": "dao.work@company.vn", "first_name": "Thi Dao", "last_name": "NGUYEN"}
+    ],
+}
+
+
+@pytest.fixture
+def lakes(spark, tmp_path):
+    """(lake resolved fully once, then given the new rows; a copy of it before the new rows, given them too)."""
+    lake = Lake(tmp_path / "lake")
+    path = lake.model_path(MODEL_NAME)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_fixed_model(RULES).to_json()))  # the model is re-used, never retrained
+    for source, rows in BEFORE.items():
+        add_bronze(spark, lake, source, rows, "ingest-1")
+    first = resolve(spark, lake)
+    assert first.mode == "full" and first.mode_reason == "no earlier run"
+    twin = Lake(tmp_path / "twin")
+    shutil.copytree(lake.root, twin.root)
+    return lake, twin
+
+
+def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_probabilistic(spark, lakes):
+    lake, twin = lakes
+    before = customers_of(lake)
+    assert before["orders:B1"] != before["orders:D1"]
+    assert before["pos_transactions:S0"] == before["pos_transactions:S1"] == before["pos_transactions:S2"]
+    for target in (lake, twin):
+        for source, rows in AFTER.items():
+            add_bronze(spark, target, source, rows, "ingest-2")
+
+    incremental = resolve(spark, lake, mode="incremental")
+    full = resolve(spark, twin, mode="full")
+    assert incremental.mode == "incremental" and full.mode == "full"
+    assert incremental.new_records == 5
+    # Untouched people (U, Mai) stay out of the scope.
+    assert incremental.scope_records < full.scope_records
+
+    after, reference = customers_of(lake), customers_of(twin)
+    assert partition(after) == partition(reference)
+    # The same earlier ids kept by the same records; other records get new ids in both (a new id that clashes with
+    # an earlier one is salted with the run id, so those differ between any two runs).
+    old_ids = set(before.values())
+    assert {k: v for k, v in after.items() if v in old_ids} == {k: v for k, v in reference.items() if v in old_ids}
+    assert after["orders:A2"] == after["orders:A1"] == before["orders:A1"]  # joined an existing person
+    assert after["orders:B1"] == after["orders:D1"] == after["orders:BD"]  # bridged: one id survives
+    assert after["orders:BD"] in {before["orders:B1"], before["orders:D1"]}
+    assert len({after[f"pos_transactions:S{i}"] for i in range(4)}) == 4  # the phone is shared now: split
+    assert after["orders:N1"] not in before.values()  # a brand-new person
+    assert after["crm_contacts:K2"] == after["crm_contacts:K1"] == before["crm_contacts:K1"]  # probabilistic link
+    assert after["orders:U1"] == before["orders:U1"] and after["crm_contacts:K3"] == before["crm_contacts:K3"]
+
+    # The same merges and splits are recorded, and the whole-lake figures agree.
+    def events(target):
+        return sorted((h["event"], h["customer_id"], h["records"]) for h in read(target, layout.IDENTITY_MERGE_HISTORY))
+
+    assert events(lake) == events(twin) and {e[0] for e in events(lake)} == {"merge", "split"}
+    for name in ("records", "resolved_records", "customers", "largest_customer", "merges", "splits", "new_customers"):
+        assert getattr(incremental, name) == getattr(full, name), name
+    assert incremental.dropped_identifiers == full.dropped_identifiers
+
+    # Untouched rows keep when they were assigned; moved and new rows get this run's time.
+    rows = {f"{r['source']}:{r['source_record_id']}": r for r in read(lake, layout.IDENTITY_MAP)}
+    first_time, second_time = rows["orders:U1"]["assigned_at"], rows["orders:N1"]["assigned_at"]
+    assert first_time < second_time and rows["orders:A1"]["assigned_at"] == first_time
+    # Stored graph tables hold the same rows as after a full run (the run ids aside).
+    for table, keys in (
+        (layout.IDENTITY_IDENTIFIERS, ("record_key", "id_type", "raw_value", "value", "drop_reason", "status")),
+        (layout.IDENTITY_MATCH_PAIRS, ("left_key", "right_key", "match_probability", "linked", "refused_reason")),
+        (layout.IDENTITY_PROFILES, ("profile_key", "first_name", "customer_id")),
+    ):
+        mine = sorted(tuple(str(r[k]) for k in keys) for r in read(lake, table))
+        assert mine == sorted(tuple(str(r[k]) for k in keys) for r in read(twin, table)), table.name
+
+
+def test_a_run_without_new_rows_writes_only_its_run_record(spark, lakes):
+    lake, _ = lakes
+    versions = {t: DeltaTable(lake.uri(t)).version() for t in (layout.IDENTITY_MAP, layout.IDENTITY_IDENTIFIERS)}
+    (previous,) = read(lake, layout.IDENTITY_RUNS)
+    report = resolve(spark, lake)  # auto
+    assert report.mode == "incremental" and report.new_records == 0
+    assert {t: DeltaTable(lake.uri(t)).version() for t in versions} == versions
+    runs = sorted(read(lake, layout.IDENTITY_RUNS), key=lambda r: r["started_at"])
+    assert len(runs) == 2 and runs[-1]["mode"] == "incremental"
+    for name in ("records", "customers", "largest_customer", "dropped_identifiers", "size_histogram"):
+        assert runs[-1][name] == previous[name], name
+
+
+def test_auto_runs_fully_when_rules_change_or_too_many_records_are_new(spark, lakes):
+    lake, _ = lakes
+    add_bronze(spark, lake, "orders", [{"order_id": f"M{i}", "email": f"m{i}@gmail.com"} for i in range(3)], "i-3")
+    report = resolve(spark, lake, max_new_share=0.1)  # 3 new of 10 records
+    assert report.mode == "full" and "above identity_incremental_max_new_share" in report.mode_reason
+    changed = RULES.model_copy(update={"version": "another"})
+    report = resolve_identities(spark, lake, changed, default_region="VN")
+    assert report.mode == "full" and report.mode_reason.startswith("the identity rules changed")
+    with pytest.raises(ValueError, match="identity rules changed"):
+        resolve(spark, lake, mode="incremental")
