@@ -217,7 +217,7 @@ RulesOption = Annotated[
 ]
 
 
-def _resolve(settings: Settings, rules_path: Path | None, *, retrain: bool) -> None:
+def _resolve(settings: Settings, rules_path: Path | None, *, retrain: bool, full: bool = False) -> None:
     from cdp.spark import get_spark
     from spark_jobs.jobs.resolve import resolve_identities
     from spark_jobs.rules import load_rules
@@ -235,11 +235,15 @@ def _resolve(settings: Settings, rules_path: Path | None, *, retrain: bool) -> N
             rules,
             default_region=settings.default_phone_region,
             retrain=retrain,
+            mode="full" if full else "auto",
+            max_new_share=settings.identity_incremental_max_new_share,
             progress=lambda step: progress.update(task, description=step),
         )
         progress.update(task, description="identity resolution done", total=1, completed=1)
     table = RichTable("measure", "value", title=f"Identity run {report.run_id} (rules {report.rules_tag})")
     for label, value in (
+        ("run", f"{report.mode} ({report.mode_reason})"),
+        ("records resolved this run (new / in scope)", f"{report.new_records:,} / {report.scope_records:,}"),
         ("records with an identifier", f"{report.records:,}"),
         ("records resolved to a customer", f"{report.resolved_records:,}"),
         ("customers", f"{report.customers:,}"),
@@ -262,9 +266,14 @@ def resolve(
     lake: LakeOption = None,
     rules: RulesOption = None,
     retrain: Annotated[bool, typer.Option(help="Retrain the probabilistic model instead of re-using it.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Resolve every record again instead of only the new bronze rows.")
+    ] = False,
 ) -> None:
-    """Resolve identities: one customer_id per person across every bronze source (writes gold.identity_map)."""
-    _resolve(_settings(lake=lake), rules, retrain=retrain)
+    """Resolve identities: one customer_id per person across every bronze source (writes gold.identity_map).
+
+    Incremental by default: only bronze rows no earlier run read, and the earlier records they can change."""
+    _resolve(_settings(lake=lake), rules, retrain=retrain, full=full)
 
 
 def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_clv: bool = False) -> None:

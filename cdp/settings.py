@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         None, description="Observation time for anything time-dependent (ISO-8601); default: now, in UTC."
     )
     default_phone_region: str = Field("VN", description="Region for phone numbers written without a country code.")
+    identity_incremental_max_new_share: float = Field(
+        0.1,
+        ge=0,
+        description="`cdp resolve` runs incrementally while the new bronze records are at most this share of the "
+        "earlier ones; above it a full run is cheaper.",
+    )
     max_record_bytes: int = Field(
         1_048_576, description="Landing records larger than this are quarantined (Segment's own limit is 32 KB)."
     )

@@ -63,8 +63,14 @@ def identity_resolution(context: dg.AssetExecutionContext, lake: LakeResource) -
     rules = load_rules()
     settings = lake.settings()
     the_lake = lake.lake()
+    # Incremental when it can be (same rules and model, few new records), as `cdp resolve`; else a full run.
     report = resolve_identities(
-        lake.spark(), the_lake, rules, default_region=settings.default_phone_region, progress=context.log.info
+        lake.spark(),
+        the_lake,
+        rules,
+        default_region=settings.default_phone_region,
+        max_new_share=settings.identity_incremental_max_new_share,
+        progress=context.log.info,
     )
     for table in IDENTITY_TABLES:
         metadata: dict[str, Any] = {"identity_run_id": report.run_id, "rule_version": report.rules_tag}
@@ -76,6 +82,8 @@ def identity_resolution(context: dg.AssetExecutionContext, lake: LakeResource) -
                     "largest_customer": report.largest_customer,
                     "dropped_identifiers": dg.MetadataValue.json(report.dropped_identifiers),
                     "seconds": dg.MetadataValue.json(report.seconds),
+                    "mode": report.mode,
+                    "scope_records": report.scope_records,
                 }
             )
         if the_lake.exists(table):
