@@ -33,6 +33,22 @@ from console.users import ConsoleUser, authenticate, parse_users
 log = logging.getLogger(__name__)
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _shown(value: Any) -> str:
+    """A value as a page shows it: times to the minute, ratios and scores to one decimal, missing as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[10] == "T":
+        return value[:16].replace("T", " ")
+    return str(value)
+
+
+TEMPLATES.env.filters["shown"] = _shown
 SESSION_COOKIE = "cdp_console"
 
 
@@ -53,6 +69,7 @@ class ConsoleState:
         self.reader = reader or data.LakeReader(self.lake)
         self.users = parse_users(settings.console_users)
         self._charts: dict[tuple[str, int], str] = {}
+        self.dry_runs: dict[tuple[str, datetime], dict[str, Any]] = {}
 
     def chart(self, key: str, version_of: data.Table, draw: Callable[[], str]) -> str:
         """A chart's SVG, drawn once per version of the table it shows."""
@@ -223,6 +240,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
     def metrics_sections() -> list[dict[str, Any]]:
         trends = data.survey_trends(state.reader)
         units = {"NPS": "NPS (-100..100)", "CSAT": "CSAT (% satisfied)", "CES": "CES mean (1-7, 7 = easy)"}
+        limits = {"NPS": (-100.0, 100.0), "CSAT": (0.0, 100.0), "CES": (1.0, 7.0)}
         out = [
             {
                 "kind": "chart",
@@ -230,7 +248,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
                 "svg": state.chart(
                     f"trend:{survey}",
                     data.SURVEY_METRICS,
-                    partial(charts.trend, trends[survey], f"{survey} by month", units[survey]),
+                    partial(charts.trend, trends[survey], f"{survey} by month", units[survey], limits[survey]),
                 ),
             }
             for survey in ("NPS", "CSAT", "CES")
@@ -316,7 +334,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         return [{"kind": "chart", "title": "Retention cohorts", "svg": svg}]
 
     def support_sections() -> list[dict[str, Any]]:
-        return [_table("Support service", data.support_metrics(state.reader))]
+        return [_table("Support service by channel (all weeks)", data.support_by_channel(state.reader))]
 
     @route("/journeys", "journeys_page", response_class=HTMLResponse)
     def journeys_page(request: Request, user: user_for("journeys_page")) -> HTMLResponse:  # type: ignore[valid-type]
@@ -330,7 +348,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
     @route("/api/journeys", "journeys_api")
     def journeys_api(user: user_for("journeys_api")) -> dict[str, Any]:  # type: ignore[valid-type]
         out: dict[str, Any] = {}
-        for key, read in (("funnel", data.funnel), ("retention", data.retention), ("support", data.support_metrics)):
+        for key, read in (("funnel", data.funnel), ("retention", data.retention), ("support", data.support_by_channel)):
             try:
                 out[key] = _jsonable(read(state.reader))
             except data.NotBuilt as exc:
@@ -519,6 +537,18 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         ]
 
     def dry_run(audience: str) -> dict[str, Any]:
+        """The activation engine's decisions for the audience now, cached for a minute (a dry run reads every input
+        table: seconds), and dropped when an export is triggered from here."""
+        send_time = settings.observation_time()
+        key = (audience, send_time.replace(second=0, microsecond=0))
+        found = state.dry_runs.get(key)
+        if found is None:
+            found = compute_dry_run(audience, send_time)
+            state.dry_runs = {k: v for k, v in state.dry_runs.items() if k[1] == key[1]}  # older minutes are stale
+            state.dry_runs[key] = found
+        return found
+
+    def compute_dry_run(audience: str, send_time: datetime) -> dict[str, Any]:
         from activation.destinations import build_destination
         from activation.export import export_audience
         from activation.inputs import AudienceNotFound, LakeNotReady
@@ -534,9 +564,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
             webhook_url="http://dry-run.invalid",
         )
         try:
-            report = export_audience(
-                state.lake, the_rules, audience, destination, send_time=settings.observation_time(), dry_run=True
-            )
+            report = export_audience(state.lake, the_rules, audience, destination, send_time=send_time, dry_run=True)
         except AudienceNotFound as exc:
             raise ConsoleError(404, "audience_not_found", str(exc)) from None
         except LakeNotReady as exc:
@@ -553,7 +581,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
             "decisions": report.decisions,
             "reasons": reasons,
             "exports": exports,
-            "send_time": settings.observation_time().isoformat(),
+            "send_time": send_time.isoformat(),
         }
 
     def export(user: ConsoleUser, audience: str, destination_name: str) -> dict[str, Any]:
@@ -588,6 +616,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
             send_time=settings.observation_time(),
             run_by=f"console:{user.username}",
         )
+        state.dry_runs.clear()  # the export changed caps and deliveries: dry runs are recomputed
         return {
             "sync_id": report.sync_id,
             "status": report.status,

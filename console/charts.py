@@ -37,7 +37,7 @@ def _figure(width: float = 6.4, height: float = 2.8) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def trend(points: Sequence[dict[str, Any]], title: str, unit: str) -> str:
+def trend(points: Sequence[dict[str, Any]], title: str, unit: str, limits: tuple[float, float] | None = None) -> str:
     """A metric over periods with its 95% interval as a band; periods below the minimum sample are hollow."""
     with matplotlib.rc_context(_STYLE):
         fig = _figure()
@@ -62,7 +62,8 @@ def trend(points: Sequence[dict[str, Any]], title: str, unit: str) -> str:
         )
         ax.set_xticks(range(len(x)), x, rotation=45, ha="right")
         ax.set_ylabel(unit)
-        ax.set_title(title, loc="left")
+        if limits:  # the scale's own range: an interval from a handful of answers can run past it
+            ax.set_ylim(*limits)
         ax.legend(loc="best", fontsize=7, frameon=False)
         return _svg(fig, title)
 
@@ -86,7 +87,6 @@ def interval_bars(
         ax.errorbar(values, y, xerr=[lower, upper], fmt="none", ecolor="#333333", capsize=3, linewidth=1)
         ax.set_yticks(y, labels)
         ax.set_xlabel(unit)
-        ax.set_title(title, loc="left")
         return _svg(fig, title)
 
 
@@ -104,7 +104,6 @@ def bars(
         ax.set_yticks(y, labels)
         ax.set_xlabel(unit)
         ax.set_xlim(0, max(values, default=1) * 1.3 or 1)
-        ax.set_title(title, loc="left")
         return _svg(fig, title)
 
 
@@ -124,5 +123,4 @@ def cohort_heatmap(rows: Sequence[dict[str, Any]], title: str) -> str:
         ax.set_yticks(range(len(cohorts)), cohorts)
         ax.set_xlabel("months since first purchase")
         fig.colorbar(image, ax=ax, label="retention rate")
-        ax.set_title(title, loc="left")
         return _svg(fig, title)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,8 +205,36 @@ def retention(reader: LakeReader, max_months: int = 12) -> list[dict[str, Any]]:
     return reader.derived(RETENTION_COHORTS, f"retention:{max_months}", compute)
 
 
-def support_metrics(reader: LakeReader) -> list[dict[str, Any]]:
-    return reader.rows(SUPPORT_METRICS)
+def support_by_channel(reader: LakeReader) -> list[dict[str, Any]]:
+    """Tickets, first-contact resolution and escalations per channel over every week; waits as the median of the
+    weekly medians (a median of the tickets themselves needs the ticket rows)."""
+
+    def compute(t: pa.Table) -> list[dict[str, Any]]:
+        import statistics
+
+        by: dict[str, list[dict[str, Any]]] = {}
+        for r in t.to_pylist():
+            by.setdefault(r["channel"], []).append(r)
+        out = []
+        for channel, rows in sorted(by.items()):
+            resolved = sum(r["resolved_tickets"] or 0 for r in rows)
+            waits = [r["median_wait_minutes"] for r in rows if r["median_wait_minutes"] is not None]
+            out.append(
+                {
+                    "channel": channel,
+                    "weeks": len(rows),
+                    "tickets": sum(r["tickets"] or 0 for r in rows),
+                    "resolved_tickets": resolved,
+                    "first_contact_resolution_rate": (
+                        sum(r["first_contact_resolutions"] or 0 for r in rows) / resolved if resolved else None
+                    ),
+                    "escalated_tickets": sum(r["escalated_tickets"] or 0 for r in rows),
+                    "median_weekly_median_wait_minutes": statistics.median(waits) if waits else None,
+                }
+            )
+        return out
+
+    return reader.derived(SUPPORT_METRICS, "by_channel", compute)
 
 
 def audience_sizes(reader: LakeReader) -> list[dict[str, Any]]:
@@ -215,8 +243,8 @@ def audience_sizes(reader: LakeReader) -> list[dict[str, Any]]:
     def compute(t: pa.Table) -> list[dict[str, Any]]:
         names = t.column_names
         current = t
-        if "valid_to" in names:  # a membership still in force has no end
-            current = t.filter(pc.is_null(t["valid_to"]))
+        if "exited_at" in names:  # a membership still in force has not ended
+            current = t.filter(pc.is_null(t["exited_at"]))
         holdout = "is_holdout" if "is_holdout" in names else None
         counts: dict[str, dict[str, int]] = {}
         columns = ["audience_name"] + ([holdout] if holdout else [])
@@ -229,32 +257,26 @@ def audience_sizes(reader: LakeReader) -> list[dict[str, Any]]:
 
 
 def audiences(reader: LakeReader) -> list[dict[str, Any]]:
-    keep = ("audience_name", "description", "purpose", "channel", "priority")
-    return [{k: r.get(k) for k in keep if k in r} for r in reader.rows(layout.AUDIENCES)]
+    """Audience definitions (names, purpose, channel): never their members."""
+    keep = ("description", "owner", "purpose", "channel", "priority", "holdout_share")
+    return [{"audience_name": r["name"], **{k: r.get(k) for k in keep}} for r in reader.rows(layout.AUDIENCES)]
 
 
 # Verbatims --------------------------------------------------------------------------------------------------------
 
-VERBATIM_COLUMNS = ("source", "language", "sentiment", "sentiment_score", "topics", "key_phrases", "text_at")
+VERBATIM_COLUMNS = ("source", "language", "sentiment_label", "sentiment_score", "topics", "key_phrases", "written_at")
 
 
 def verbatims(reader: LakeReader, mask: Callable[[str], str], limit: int = 200) -> list[dict[str, Any]]:
-    """The latest comments and ticket texts with personal data masked; never the customer id or contact details."""
+    """The latest comments and ticket texts, masked again by ``mask`` (the mart masks e-mails and phones at build;
+    the console does not rely on it); never the customer id or contact details."""
 
     def compute(t: pa.Table) -> list[dict[str, Any]]:
-        text_column = next((c for c in ("text", "comment", "body") if c in t.column_names), None)
-        if text_column is None:
-            return []
-        order = next((c for c in ("text_at", "responded_at", "created_at") if c in t.column_names), None)
-        rows = t.to_pylist()
-        if order:
-            rows.sort(key=lambda r: str(r[order] or ""), reverse=True)
-        out = []
-        for r in rows[:limit]:
-            entry = {k: _plain(r[k]) for k in VERBATIM_COLUMNS if k in r}
-            entry["text"] = mask(r[text_column] or "")
-            out.append(entry)
-        return out
+        rows = sorted(t.to_pylist(), key=lambda r: str(r.get("written_at") or ""), reverse=True)
+        return [
+            {**{k: _plain(r.get(k)) for k in VERBATIM_COLUMNS}, "text": mask(r.get("masked_text") or "")}
+            for r in rows[:limit]
+        ]
 
     return reader.derived(TEXT_INSIGHTS, f"verbatims:{limit}", compute)
 
@@ -275,27 +297,23 @@ def customer_contact(reader: LakeReader, customer_id: str) -> dict[str, Any] | N
     return found[0] if found else None
 
 
+HISTORY: dict[str, tuple[Table, str, tuple[str, ...]]] = {
+    "orders": (layout.CUSTOMER_ORDERS, "ordered_at",
+               ("ordered_at", "source_record_id", "channel", "store_id", "status", "total_amount", "currency")),
+    "surveys": (gold("cx_survey_responses"), "responded_at",
+                ("responded_at", "survey_type", "score", "category", "touchpoint", "channel", "store_id")),
+    "texts": (TEXT_INSIGHTS, "written_at", ("written_at", "source", "source_id", "sentiment_label", "masked_text")),
+}  # fmt: skip
+
+
 def customer_history(reader: LakeReader, customer_id: str, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
-    """Orders, survey answers and cases of one customer, newest first (a section missing from the lake is empty)."""
-    sections: dict[str, tuple[Table, str]] = {
-        "orders": (layout.CUSTOMER_ORDERS, "ordered_at"),
-        "surveys": (gold("cx_survey_responses"), "responded_at"),
-        "tickets": (gold("support_tickets"), "created_at"),
-    }
+    """Orders, survey answers, comments and tickets of one customer, newest first (a table not built: empty)."""
     history: dict[str, list[dict[str, Any]]] = {}
-    for name, (table, order) in sections.items():
+    for name, (table, order, columns) in HISTORY.items():
         try:
-            rows = reader.filtered(table, ds.field("customer_id") == customer_id)
+            rows = reader.filtered(table, ds.field("customer_id") == customer_id, list(columns))
         except NotBuilt:
             rows = []
         rows.sort(key=lambda r: str(r.get(order) or ""), reverse=True)
         history[name] = [{k: _plain(v) for k, v in r.items()} for r in rows[:limit]]
     return history
-
-
-def first_present(rows: Iterable[dict[str, Any]], *names: str) -> str | None:
-    for row in rows:
-        for name in names:
-            if name in row:
-                return name
-    return None
