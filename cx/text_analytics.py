@@ -49,132 +49,6 @@ _MIXED_MINORITY_SHARE = 0.15  # a text is mixed when its minority language has a
 VI_LETTERS = frozenset(
     "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
 )  # letters that only Vietnamese (of the two) writes
-# Unaccented Vietnamese syllables that are not English words: how a text typed without diacritics is recognised.
-VI_UNACCENTED = frozenset(
-    [
-        "khong",
-        "ko",
-        "kg",
-        "dc",
-        "duoc",
-        "hang",
-        "giao",
-        "nhung",
-        "roi",
-        "nhe",
-        "nha",
-        "minh",
-        "toi",
-        "rat",
-        "qua",
-        "cham",
-        "nhanh",
-        "tot",
-        "dep",
-        "lam",
-        "chua",
-        "nhan",
-        "hoan",
-        "tien",
-        "san",
-        "pham",
-        "vien",
-        "gia",
-        "voi",
-        "cung",
-        "van",
-        "nay",
-        "lai",
-        "mua",
-        "dung",
-        "tai",
-        "khoan",
-        "dang",
-        "nhap",
-        "loi",
-        "hong",
-        "nao",
-        "bao",
-        "gio",
-        "thay",
-        "chat",
-        "luong",
-        "cua",
-        "thi",
-        "nhieu",
-        "ngay",
-        "lau",
-        "cho",
-        "doi",
-        "tra",
-        "hop",
-        "ung",
-        "ho",
-        "oi",
-        "a",
-        "ak",
-        "em",
-        "chi",
-        "anh",
-        "ban",
-        "vui",
-        "long",
-        "giup",
-        "xin",
-        "cam",
-        "on",
-        "dat",
-        "re",
-        "sai",
-        "thieu",
-        "hieu",
-        "bi",
-        "ve",
-        "nhu",
-        "nhung",
-        "tuan",
-        "thang",
-        "nam",
-    ]
-)
-# English words Vietnamese customers use as their own: they do not make a Vietnamese text "mixed".
-LOANWORDS = frozenset(
-    [
-        "ok",
-        "oke",
-        "okay",
-        "shop",
-        "ship",
-        "shipper",
-        "app",
-        "web",
-        "website",
-        "online",
-        "sale",
-        "voucher",
-        "size",
-        "order",
-        "inbox",
-        "admin",
-        "check",
-        "fan",
-        "lag",
-        "rep",
-        "seen",
-        "like",
-        "mail",
-        "email",
-        "code",
-        "otp",
-        "live",
-        "stream",
-        "hotline",
-        "wifi",
-        "video",
-        "clip",
-        "cod",
-    ]
-)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _CLAUSE_BREAK = re.compile(r"[.,;:!?\n…]+")
@@ -206,91 +80,32 @@ def _english_words() -> frozenset[str]:
     words = {w for w in SentimentIntensityAnalyzer().lexicon if w.isalpha()}
     stop_file = Path(yake.__file__).parent / "core" / "StopwordsList" / "stopwords_en.txt"
     words |= {w.strip() for w in stop_file.read_text(encoding="utf-8", errors="ignore").split() if w.strip().isalpha()}
-    words |= set(
-        [
-            "order",
-            "delivery",
-            "delivered",
-            "deliver",
-            "refund",
-            "return",
-            "returned",
-            "item",
-            "items",
-            "product",
-            "products",
-            "package",
-            "parcel",
-            "app",
-            "website",
-            "account",
-            "login",
-            "password",
-            "store",
-            "staff",
-            "price",
-            "prices",
-            "wait",
-            "waiting",
-            "waited",
-            "hours",
-            "days",
-            "week",
-            "weeks",
-            "customer",
-            "service",
-            "support",
-            "phone",
-            "email",
-            "call",
-            "called",
-            "received",
-            "receive",
-            "arrived",
-            "arrive",
-            "late",
-            "fast",
-            "slow",
-            "still",
-            "money",
-            "payment",
-            "paid",
-            "charged",
-            "size",
-            "colour",
-            "color",
-            "quality",
-            "box",
-            "shipping",
-            "cancel",
-            "cancelled",
-            "exchange",
-            "replacement",
-            "voucher",
-            "discount",
-            "points",
-            "checkout",
-            "page",
-            "cart",
-            "reply",
-            "replied",
-            "answer",
-            "answered",
-            "team",
-            "manager",
-            "agent",
-            "help",
-        ]
-    )
-    return frozenset(words - VI_UNACCENTED - LOANWORDS - {"a", "i"})
+    lists = language_words()
+    words |= lists["english_extra"]
+    return frozenset(words - lists["vi_unaccented"] - lists["loanwords"] - {"a", "i"})
+
+
+@lru_cache(maxsize=1)
+def language_words() -> dict[str, frozenset[str]]:
+    """The word lists of ``lexicons/languages.yaml``: vi_unaccented, loanwords, english_extra."""
+    path = LEXICON_DIR / "languages.yaml"
+    data = _load_yaml(path)
+    lists = {}
+    for key in ("vi_unaccented", "loanwords", "english_extra"):
+        values = data.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise LexiconError(f"{path}: {key}: a list of words is required")
+        lists[key] = frozenset(v.lower() for v in values)
+    return lists
 
 
 def language_counts(text: str) -> tuple[int, int]:
     """(Vietnamese words, English words) in a text; loanwords and unknown words count for neither."""
     english = _english_words()
+    vi_unaccented = language_words()["vi_unaccented"]
     vi = en = 0
     for word in _WORD.findall(text.lower()):
-        if has_vietnamese_letters(word) or word in VI_UNACCENTED:
+        if has_vietnamese_letters(word) or word in vi_unaccented:
             vi += 1
         elif word.isascii() and word in english:
             en += 1
@@ -437,8 +252,9 @@ def english_valence(text: str, *, drop_vietnamese: bool = False) -> float:
     """Raw VADER valence; ``drop_vietnamese`` scores only the non-Vietnamese words of a mixed text (VADER's
     negation and "but" rules would otherwise read Vietnamese words as English ones)."""
     if drop_vietnamese:
+        vi_unaccented = language_words()["vi_unaccented"]
         text = _WORD.sub(
-            lambda m: "" if has_vietnamese_letters(m.group()) or m.group().lower() in VI_UNACCENTED else m.group(), text
+            lambda m: "" if has_vietnamese_letters(m.group()) or m.group().lower() in vi_unaccented else m.group(), text
         )
     return _raw_from_compound(_vader().polarity_scores(text)["compound"]) if text.strip() else 0.0
 
@@ -612,7 +428,8 @@ def _extractor(language: str) -> Any:
 def key_phrases(text: str | None, language: Language | None = None, top: int = TOP_KEY_PHRASES) -> list[str]:
     """Up to ``top`` key phrases (YAKE, unsupervised, no model), lower case, with PII masked and no phrase that is
     only digits, an id or a mask."""
-    clean = mask_pii(normalise(text))
+    # masked PII is cut out (a clause break), so that no phrase is built around it
+    clean = _MASK.sub(" , ", mask_pii(normalise(text)))
     _, clean = emoji_valence(clean)
     if not _WORD.search(clean):
         return []
@@ -620,7 +437,7 @@ def key_phrases(text: str | None, language: Language | None = None, top: int = T
     phrases = []
     for phrase, _score in _extractor(language).extract_keywords(clean):
         phrase = phrase.lower().strip()
-        if _MASK.search(phrase) or any(ch.isdigit() for ch in phrase) or not 3 <= len(phrase) <= 60:
+        if any(ch.isdigit() for ch in phrase) or not 3 <= len(phrase) <= 60:
             continue
         if phrase in phrases or (language != "en" and " " not in phrase and has_vietnamese_letters(phrase)):
             continue  # one Vietnamese syllable ("hàng", "sản") is rarely a phrase

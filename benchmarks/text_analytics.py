@@ -1,0 +1,189 @@
+"""CX text analytics: sentiment, topics and language on the hand-labelled sample, with baselines in the same run.
+
+    .venv/bin/python benchmarks/text_analytics.py
+
+Reads ``tests/data/cx_text_labelled.csv`` (texts written for this sample, not the generator's templates: each with
+its language, sentiment and topics) and prints, per language:
+
+- sentiment accuracy and macro-F1 of ``cx.text_analytics.sentiment`` against two baselines: the majority class, and a
+  naive keyword count (a few dozen positive and negative words per language, no negation, no emoji);
+- topic precision and recall (micro over text x topic) of ``cx.text_analytics.topics`` against a baseline that looks
+  for the topic's own name only ("delivery", "refund", "giao hàng", "hoàn tiền", ...);
+- language detection accuracy;
+
+then sentiment accuracy on the generator's texts (``synthetic_data/text.py``: every template with the tone it was
+written for: promoter -> positive, passive -> neutral, detractor -> negative; ticket bodies neutral/negative/angry),
+and throughput of ``analyse`` (language + sentiment + topics + key phrases) against the keyword baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from sklearn.metrics import accuracy_score, f1_score
+
+from cx.text_analytics import NEUTRAL_BAND, analyse, detect_language, sentiment, topics
+
+SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "cx_text_labelled.csv"
+LABELS = ["negative", "neutral", "positive"]
+
+# The naive baseline: words a person would list first, counted without negation, intensifiers or emoji.
+NAIVE_WORDS = {
+    "positive": "good great love excellent amazing perfect thanks thank happy fast quick friendly helpful nice "
+    "recommend tốt tuyệt hài lòng thích nhanh nhiệt tình cảm ơn đẹp ưng ổn ủng hộ chu đáo xịn",
+    "negative": "bad terrible awful worst late slow broken damaged never rude disappointed not no wrong missing "
+    "still unacceptable tệ chậm hỏng lỗi thất vọng không chưa trễ vỡ sai bực tồi quá tệ lừa đảo",
+}
+NAIVE_TOPICS = {
+    "delivery": ["delivery", "giao hàng"],
+    "refund": ["refund", "hoàn tiền"],
+    "product_quality": ["quality", "chất lượng"],
+    "staff": ["staff", "nhân viên"],
+    "price": ["price", "giá"],
+    "app_web": ["app", "website"],
+    "waiting_time": ["wait", "chờ"],
+    "store": ["store", "cửa hàng"],
+    "packaging": ["packaging", "đóng gói"],
+}
+
+
+def naive_sentiment(text: str) -> str:
+    lowered = text.lower()
+    score = sum(
+        (1 if label == "positive" else -1) * len(re.findall(rf"(?<!\w){re.escape(w)}(?!\w)", lowered))
+        for label, words in NAIVE_WORDS.items()
+        for w in words.split()
+    )
+    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
+
+
+def naive_topics(text: str) -> list[str]:
+    lowered = text.lower()
+    return [t for t, words in NAIVE_TOPICS.items() if any(w in lowered for w in words)]
+
+
+def load_sample(path: Path = SAMPLE) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["topic_set"] = {t for t in row["topics"].split(";") if t}
+    return rows
+
+
+def topic_scores(rows: list[dict], predict) -> tuple[float, float, int]:
+    tp = fp = fn = 0
+    for row in rows:
+        predicted, truth = set(predict(row["text"])), row["topic_set"]
+        tp, fp, fn = tp + len(predicted & truth), fp + len(predicted - truth), fn + len(truth - predicted)
+    return tp / max(1, tp + fp), tp / max(1, tp + fn), tp + fn
+
+
+def per_topic(rows: list[dict]) -> list[tuple[str, float, float, int]]:
+    names = sorted({t for r in rows for t in r["topic_set"]})
+    out = []
+    for name in names:
+        tp = fp = fn = 0
+        for row in rows:
+            hit, truth = name in topics(row["text"]), name in row["topic_set"]
+            tp, fp, fn = tp + (hit and truth), fp + (hit and not truth), fn + (truth and not hit)
+        out.append((name, tp / max(1, tp + fp), tp / max(1, tp + fn), tp + fn))
+    return out
+
+
+def sentiment_line(name: str, truth: list[str], predicted: list[str]) -> str:
+    accuracy = accuracy_score(truth, predicted)
+    macro_f1 = f1_score(truth, predicted, labels=LABELS, average="macro", zero_division=0)
+    return f"  {name:<22} accuracy {accuracy:.3f}   macro-F1 {macro_f1:.3f}"
+
+
+def generator_texts() -> list[tuple[str, str, str]]:
+    """(text, expected sentiment, kind) for every template of the generator, filled in."""
+    from synthetic_data import text as gen
+
+    tone_label = {"promoter": "positive", "passive": "neutral", "detractor": "negative"}
+    out = []
+    for tone, by_lang in gen.COMMENTS.items():
+        for templates in by_lang.values():
+            out += [(t, tone_label[tone], "comment") for t in templates]
+    for tone, templates in gen.MIXED_COMMENTS.items():
+        out += [(t, tone_label[tone], "mixed comment") for t in templates]
+    for tone, templates in gen.EMOJI_COMMENTS.items():
+        out += [(t, tone_label[tone], "emoji comment") for t in templates]
+    fill = {"order": "SO-0001-000017", "days": 5, "count": 3}
+    for by_lang in gen.NEUTRAL_BODIES.values():
+        for templates in by_lang.values():
+            out += [(t.format(**fill), "neutral", "ticket body") for t in templates]
+    for by_lang in gen.TICKET_BODIES.values():
+        for templates in by_lang.values():
+            out += [(t.format(**fill), "negative", "ticket body") for t in templates]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the sample for the throughput figure")
+    args = parser.parse_args()
+    rows = load_sample()
+    by_language = dict(Counter(r["language"] for r in rows))
+    print(f"sample: {SAMPLE.relative_to(SAMPLE.parents[2])}, {len(rows)} texts {by_language}")
+    print(f"load (uptime): {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"neutral band |score| < {NEUTRAL_BAND}\n")
+
+    for language in ("en", "vi", "mixed"):
+        subset = [r for r in rows if r["language"] == language]
+        truth = [r["sentiment"] for r in subset]
+        majority = Counter(truth).most_common(1)[0][0]
+        print(f"[{language}] {len(subset)} texts, sentiment {dict(Counter(truth))}")
+        print(sentiment_line("majority class", truth, [majority] * len(truth)))
+        print(sentiment_line("naive keywords", truth, [naive_sentiment(r["text"]) for r in subset]))
+        print(sentiment_line("cx.text_analytics", truth, [sentiment(r["text"]).label for r in subset]))
+        p, r_, n = topic_scores(subset, naive_topics)
+        print(f"  topics ({n} labels)      baseline  precision {p:.3f} recall {r_:.3f}")
+        p, r_, n = topic_scores(subset, topics)
+        print(f"                          taxonomy  precision {p:.3f} recall {r_:.3f}")
+        detected = [detect_language(r["text"]) for r in subset]
+        # emoji-only texts carry no language: "unknown" is right for them
+        expected = [language if re.search(r"[^\W\d_]", r["text"]) else "unknown" for r in subset]
+        print(f"  language detection       accuracy {accuracy_score(expected, detected):.3f}\n")
+
+    print("topics, both languages and mixed (precision / recall / labels):")
+    for name, p, r_, n in per_topic(rows):
+        print(f"  {name:<16} {p:.3f} / {r_:.3f} / {n}")
+
+    generated = generator_texts()
+    truth = [label for _, label, _ in generated]
+    print(f"\ngenerator's texts (synthetic_data/text.py, planted tone): {len(generated)} templates")
+    print(sentiment_line("majority class", truth, [Counter(truth).most_common(1)[0][0]] * len(truth)))
+    print(sentiment_line("naive keywords", truth, [naive_sentiment(t) for t, _, _ in generated]))
+    print(sentiment_line("cx.text_analytics", truth, [sentiment(t).label for t, _, _ in generated]))
+
+    texts = [r["text"] for r in rows]
+    analyse(texts[0])  # load the lexicons and VADER once, outside the timing
+    started = time.perf_counter()
+    for _ in range(args.repeat):
+        for text in texts:
+            analyse(text)
+    full = len(texts) * args.repeat / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(args.repeat):
+        for text in texts:
+            sentiment(text)
+    sentiment_only = len(texts) * args.repeat / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(args.repeat):
+        for text in texts:
+            naive_sentiment(text)
+    naive = len(texts) * args.repeat / (time.perf_counter() - started)
+    print(f"\nthroughput (one core, {len(texts) * args.repeat} texts): analyse {full:,.0f} texts/s, "
+          f"sentiment only {sentiment_only:,.0f} texts/s, naive keywords {naive:,.0f} texts/s")  # fmt: skip
+    print(f"load (uptime) after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
