@@ -18,6 +18,7 @@ from rich.table import Table as RichTable
 
 from cdp.lake import Lake
 from cdp.settings import Settings
+from cx.cli import cx_app
 
 app = typer.Typer(help="Customer data platform on a Delta lake.", no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -1017,6 +1018,9 @@ def api_key(
     print(key)
     print("Add to CDP_API_KEYS (a JSON object; merge with the keys already there):")
     print(json.dumps({digest(key): scopes}))
+
+
+app.add_typer(cx_app, name="cx")  # cdp cx cases list|show|update (cx/cli.py)
 
 
 console_users_app = typer.Typer(help="The CX console's users (served at /console).", no_args_is_help=True)

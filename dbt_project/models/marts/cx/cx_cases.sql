@@ -1,5 +1,6 @@
 -- Follow-up cases: every record that meets a trigger (seeds/cx/cx_case_triggers.csv) opens one case for a person
--- to close the loop with the customer within the trigger's SLA. The case id is derived from the source record, so
+-- to close the loop with the customer within the trigger's SLA: survey answers by type, category and score, support
+-- tickets by the sentiment of their text (cx_text_insights). The case id is derived from the source record, so
 -- a rebuild finds the same case, and its status comes from the agents' action log (int_cx__case_state).
 -- Only records of a known customer open a case (nobody to call back otherwise); records older than
 -- cx_case_lookback_days before as_of open none, but a case an agent has acted on is always kept.
@@ -11,6 +12,16 @@ with responses as (
 triggers as (
     select * from {{ ref('cx_case_triggers') }}
     where is_enabled
+),
+
+text_insights as (
+    select * from {{ ref('cx_text_insights') }}
+    where source = 'support_tickets'
+),
+
+tickets as (
+    select * from {{ ref('stg_support__tickets') }}
+    where opened_at <= {{ as_of() }}
 ),
 
 case_state as (
@@ -46,8 +57,38 @@ survey_candidates as (
     where responses.customer_id is not null
 ),
 
+ticket_candidates as (
+    select
+        triggers.trigger_name,
+        'support_tickets' as source,
+        tickets.ticket_id as source_id,
+        text_insights.customer_id,
+        null as survey_type,
+        null::integer as score,
+        text_insights.sentiment_label as category,
+        false as is_repeat_detractor,
+        'support' as touchpoint,
+        tickets.channel,
+        null as store_id,
+        coalesce(text_insights.language, tickets.language) as language,
+        tickets.order_id,
+        tickets.ticket_id,
+        tickets.opened_at,
+        triggers.queue,
+        triggers.priority,
+        triggers.sla_hours
+    from tickets
+    inner join text_insights on text_insights.source_id = tickets.ticket_id
+    inner join triggers
+        on triggers.source = 'support_tickets'
+        and text_insights.sentiment_score <= triggers.max_sentiment_score
+    where text_insights.customer_id is not null
+),
+
 candidates as (
     select * from survey_candidates
+    union all by name
+    select * from ticket_candidates
 ),
 
 one_per_record as (
