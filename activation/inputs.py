@@ -1,8 +1,11 @@
 """Read one export's decision inputs from the lake (DuckDB over the Delta tables, nothing written).
 
-Consent events and the contact history come from bronze, resolved to customers through ``gold.identity_map``, so
-the consent gate sees every event as of send time (the gold consent mart is as of the last build). This
-platform's own earlier sends of other audiences come from ``audit.activation_deliveries``.
+Consent events and the contact history come from ``gold.customer_consent_history`` and
+``gold.customer_contact_history``: every event and message already resolved to its customer by the last build, so an
+export reads them by customer instead of joining bronze to the identity map each time. The consent gate still
+takes the event in force at the export's send time (those marts hold the whole history, not a state as of the
+build); events ingested after the last build are not seen until the next one (`cdp run` builds before it exports).
+This platform's own earlier sends of other audiences come from ``audit.activation_deliveries``.
 """
 
 from __future__ import annotations
@@ -88,25 +91,10 @@ def load_inputs(
     con = connect(lake)
     _view(con, lake, "audiences", layout.AUDIENCES)
     _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
-    _view(con, lake, "identity_map", layout.IDENTITY_MAP)
     _view(con, lake, "customers", layout.CUSTOMERS)
     _view(con, lake, "traits", layout.CUSTOMER_TRAITS)
-    _view(
-        con,
-        lake,
-        "consent_bronze",
-        layout.bronze("consent_events"),
-        "select null::varchar consent_id, null::varchar purpose, null::varchar channel, null::varchar status, "
-        "null::timestamptz occurred_at where false",
-    )
-    _view(
-        con,
-        lake,
-        "messages_bronze",
-        layout.bronze("messages_sent"),
-        "select null::varchar message_id, null::varchar channel, null::varchar purpose, null::timestamptz sent_at "
-        "where false",
-    )
+    _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_HISTORY)
+    _view(con, lake, "contact_history", layout.CUSTOMER_CONTACT_HISTORY)
     _view(
         con,
         lake,
@@ -136,20 +124,15 @@ def load_inputs(
     )
     con.execute(
         "create temp view consent_events as "
-        "select i.customer_id, c.purpose, c.channel, c.status, c.consent_id, "
-        "c.occurred_at::timestamptz as occurred_at "
-        "from consent_bronze c join identity_map i "
-        "on i.source = 'consent_events' and i.source_record_id = c.consent_id "
-        f"where c.purpose = {purpose} and c.channel = {channel} "
-        "and i.customer_id in (select customer_id from members)"
+        "select customer_id, purpose, channel, status, consent_id, occurred_at::timestamptz as occurred_at "
+        f"from consent_history where purpose = {purpose} and channel = {channel} "
+        "and customer_id in (select customer_id from members)"
     )
     con.execute(
         "create temp view contacts as "
-        "select i.customer_id, s.channel, s.purpose, s.sent_at::timestamptz as sent_at "
-        "from messages_bronze s join identity_map i "
-        "on i.source = 'messages_sent' and i.source_record_id = s.message_id "
-        f"where s.channel = {channel} and s.sent_at <= {at} and s.sent_at > {at} - interval '{window} days' "
-        "and i.customer_id in (select customer_id from members) "
+        "select customer_id, channel, purpose, sent_at::timestamptz as sent_at from contact_history "
+        f"where channel = {channel} and sent_at <= {at} and sent_at > {at} - interval '{window} days' "
+        "and customer_id in (select customer_id from members) "
         "union all "
         # This platform's own sends: one message per person per audience and day (a re-sync is not a message).
         "select customer_id, channel, purpose, min(delivered_at) from deliveries "

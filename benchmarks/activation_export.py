@@ -5,7 +5,9 @@ export without any checks, in one run.
 
 The lake is synthesised directly (DuckDB -> Delta): customers and traits, three email audiences (the exported one
 holds every customer; the others overlap it), bronze consent events (about 1.6 per person, some withdrawn) and
-messages_sent (about 2 per person over 30 days), all linked through gold.identity_map.
+messages_sent (about 2 per person over 30 days), all linked through gold.identity_map, and the two marts a build
+makes of them for activation (gold.customer_consent_history, gold.customer_contact_history: the same rows with their
+customer_id, in the dbt models' order), which the export reads.
 
 - baseline: read the current members, join their email/phone/name, write one CSV (what an export without checks
   does);
@@ -91,6 +93,15 @@ def synthesise(lake: Lake, members: int, seed: int) -> None:
           "select consent_id, purpose, channel, status, occurred_at from consents")  # fmt: skip
     write(layout.bronze("messages_sent"),
           "select message_id, channel, recipient, sent_at, purpose from messages")  # fmt: skip
+    # What the dbt models customer_consent_history and customer_contact_history make of them (same order).
+    write(layout.CUSTOMER_CONSENT_HISTORY, """
+        select customer_id, purpose, channel, status, status = 'granted' as is_granted, occurred_at, consent_id,
+               timestamptz '2026-01-05' as ingested_at
+        from consents order by purpose, channel, customer_id""")  # fmt: skip
+    write(layout.CUSTOMER_CONTACT_HISTORY, """
+        select customer_id, channel, purpose, sent_at, message_id, null::varchar as campaign_id,
+               timestamptz '2026-01-05' as ingested_at
+        from messages order by channel, sent_at""")  # fmt: skip
     write(layout.IDENTITY_MAP, """
         select customer_id, 'consent_events' as source, consent_id as source_record_id from consents
         union all select customer_id, 'messages_sent', message_id from messages""")  # fmt: skip

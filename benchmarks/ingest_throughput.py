@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,9 @@ def baseline(files: list[Path], out: Path) -> tuple[float, float, int]:
     return time.perf_counter() - start, _cpu() - cpu, table.num_rows
 
 
-def ours(landing: Path, lake_dir: Path) -> tuple[float, float, int, int]:
-    """(wall s, CPU s, records in, accepted) of ``cdp ingest`` (Sail runs in this process: its CPU is counted)."""
+def ours(landing: Path, lake_dir: Path, suppressed: int = 0) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, records in, accepted) of ``cdp ingest`` (Sail runs in this process: its CPU is counted).
+    ``suppressed`` > 0 starts from a suppression list of that many entries (see ``--suppressed``)."""
     from cdp.lake import Lake
     from cdp.settings import Settings
     from cdp.spark import get_spark
@@ -71,6 +73,8 @@ def ours(landing: Path, lake_dir: Path) -> tuple[float, float, int, int]:
     spark = get_spark(Settings())
     spark.range(1).count()  # warm-up: the first query pays for session creation
     shutil.rmtree(lake_dir, ignore_errors=True)
+    if suppressed:
+        seed_suppression_list(Lake(lake_dir), suppressed)
     start, cpu = time.perf_counter(), _cpu()
     report = run_ingest(spark, Lake(lake_dir), landing, sources=["events"])
     elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
@@ -109,6 +113,25 @@ def run_engine(engine: str, files: list[Path], workdir: Path) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"{engine} engine job failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def seed_suppression_list(lake, entries: int) -> None:
+    """A suppression list of ``entries`` hashes, as erasures leave it. Hashes of made-up values: the cost of the
+    check is hashing every distinct identifier of the files, the same whether a few of them match or none."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from activation.erasure import SUPPRESSION_SCHEMA
+    from cdp import lake as layout
+    from ingest.suppression import identifier_hash
+
+    now = datetime.now(UTC)
+    rows = [
+        {"identifier_hash": identifier_hash(f"erased-{i}@example.com"), "id_type": "email", "erasure_id": "bench",
+         "added_at": now}
+        for i in range(entries)
+    ]  # fmt: skip
+    write_deltalake(lake.uri(layout.SUPPRESSION_LIST), pa.Table.from_pylist(rows, schema=SUPPRESSION_SCHEMA))
 
 
 def profile(landing: Path, lake_dir: Path, repeats: int) -> None:
@@ -185,6 +208,9 @@ def main() -> None:
     parser.add_argument(
         "--engine-files", type=int, default=1, help="event files in the Sail vs JVM comparison (JVM is slow)"
     )
+    parser.add_argument(
+        "--suppressed", type=int, default=0, help="start cdp ingest from a suppression list of this many erasures"
+    )
     parser.add_argument("--engine-job", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
@@ -202,7 +228,7 @@ def main() -> None:
     base_runs, our_runs = [], []
     for _ in range(args.repeats):  # interleaved, so both see the same machine noise
         base_runs.append(baseline(files, args.workdir / "baseline-delta"))
-        our_runs.append(ours(landing, args.workdir / "lake"))
+        our_runs.append(ours(landing, args.workdir / "lake", args.suppressed))
     base_s = statistics.median(run[0] for run in base_runs)
     our_s = statistics.median(run[0] for run in our_runs)
     base_cpu = statistics.median(run[1] for run in base_runs)
@@ -226,6 +252,7 @@ def main() -> None:
         "baseline_runs_s": [round(run[0], 2) for run in base_runs],
         "cdp_ingest_runs_s": [round(run[0], 2) for run in our_runs],
         "repeats": args.repeats,
+        "suppression_list_entries": args.suppressed,
     }
     if not args.no_jvm:
         sail, jvm = run_engine("sail", files, args.workdir), run_engine("jvm", files, args.workdir)

@@ -14,7 +14,14 @@ from orchestration.resources import LakeResource
 
 ACTIVATION_GROUP = "activation"
 ACTIVATION_SYNCS_KEY = dg.AssetKey([layout.ACTIVATION_SYNCS.layer.value, layout.ACTIVATION_SYNCS.name])
-_MART_INPUTS = (layout.AUDIENCES, layout.AUDIENCE_MEMBERSHIPS, layout.CUSTOMERS, layout.CUSTOMER_TRAITS)
+_MART_INPUTS = (
+    layout.AUDIENCES,
+    layout.AUDIENCE_MEMBERSHIPS,
+    layout.CUSTOMERS,
+    layout.CUSTOMER_TRAITS,
+    layout.CUSTOMER_CONSENT_HISTORY,
+    layout.CUSTOMER_CONTACT_HISTORY,
+)
 
 
 @dg.asset(

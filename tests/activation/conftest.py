@@ -4,18 +4,31 @@ the gold columns activation reads (customers, traits, audiences, memberships) wr
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+import yaml
+from deltalake import DeltaTable, write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from ingest.contracts import SOURCES
+from marts.source_tables import bronze_schema
 from tests.activation.webhook_server import server_factory  # noqa: F401 (a fixture for every module)
 from tests.marts.conftest import LakeWriter
 
 SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+ACTIVATION_MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts" / "_activation__models.yml"
+_ARROW_TYPES = {"varchar": pa.string(), "boolean": pa.bool_(), "timestamp with time zone": pa.timestamp("us", tz="UTC")}
+
+
+def history_schema(table: layout.Table) -> pa.Schema:
+    """The Arrow schema of an activation history mart, from its enforced dbt contract."""
+    models = {m["name"]: m for m in yaml.safe_load(ACTIVATION_MODELS.read_text())["models"]}
+    return pa.schema([(c["name"], _ARROW_TYPES[c["data_type"]]) for c in models[table.name]["columns"]])
 
 
 def _ts(t: datetime) -> str:
@@ -72,6 +85,7 @@ class ActivationLake:
         for c in customers:
             self.writer.link(c, "crm_contacts", f"CRM-{c}", SEND_AT - timedelta(days=400))
         self.writer.write_identity()
+        self.build_history()
         _overwrite(self.lake, layout.CUSTOMERS, [
             {"customer_id": c, "first_name": f"Firstname{c}", "last_name": f"Lastname{c}", "email": self.email(c),
              "phone": self.phone(c), "country": "VN"} for c in customers
@@ -84,6 +98,32 @@ class ActivationLake:
             {"name": n, "purpose": p, "channel": ch, "priority": pr} for n, p, ch, pr in audiences
         ])  # fmt: skip
         self.set_members(members, holdout)
+
+    def build_history(self) -> None:
+        """What `cdp build` makes of bronze consent events and messages for activation: every one resolved to its
+        customer through the identity map (gold.customer_consent_history and gold.customer_contact_history;
+        test_history_marts.py checks that the dbt models give these same rows)."""
+        con = duckdb.connect()
+        con.register("identity_map", DeltaTable(self.lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table())
+        for source, table, sql in (
+            ("consent_events", layout.CUSTOMER_CONSENT_HISTORY,
+             "select i.customer_id, b.purpose, b.channel, b.status, b.status = 'granted' as is_granted, "
+             "b.occurred_at, b.consent_id, b._ingested_at as ingested_at from bronze b join identity_map i "
+             "on i.source = 'consent_events' and i.source_record_id = b.consent_id"),
+            ("messages_sent", layout.CUSTOMER_CONTACT_HISTORY,
+             "select i.customer_id, b.channel, b.purpose, b.sent_at, b.message_id, b.campaign_id, "
+             "b._ingested_at as ingested_at from bronze b join identity_map i "
+             "on i.source = 'messages_sent' and i.source_record_id = b.message_id"),
+        ):  # fmt: skip
+            bronze = layout.bronze(source)
+            if self.lake.exists(bronze):
+                con.register("bronze", DeltaTable(self.lake.uri(bronze)).to_pyarrow_table())
+            else:  # no such file yet: an empty bronze table in the contract's schema
+                con.register("bronze", bronze_schema(SOURCES[source]).empty_table())
+            rows = con.sql(sql).to_arrow_table().cast(history_schema(table))
+            write_deltalake(self.lake.uri(table), rows, mode="overwrite")
+            con.unregister("bronze")
+        con.close()
 
     def set_members(self, members: list[tuple[str, str]], holdout: frozenset[tuple[str, str]] = frozenset()) -> None:
         rows = [

@@ -109,6 +109,7 @@ def test_withdrawal_is_removed_on_the_next_mirror_sync_and_diff_sends_only_chang
     activation_lake.consent("c6", "granted", SEND_AT + DAY)
     activation_lake.writer.bronze("consent_events", activation_lake.consents)
     activation_lake.writer.write_identity()
+    activation_lake.build_history()  # the next build resolves them to customers
     later = SEND_AT + 2 * DAY
     report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=later, mode="mirror")
     assert (report.upserts, report.removals) == (2, 1)  # c1 again (mirror sends the full list) and c6; c2 removed
