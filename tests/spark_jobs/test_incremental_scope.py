@@ -1,0 +1,130 @@
+"""The pure parts of an incremental identity run: the scope closure, the degree guard on touched nodes, merging
+old and new incidence rows, candidate pairs touching the scope, and ``assigned_at``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from spark_jobs.jobs.resolve import with_assigned_at
+from spark_jobs.rules import DegreeGuard
+from spark_jobs.transforms.incremental import (
+    ScopeDidNotConverge,
+    combine_incidence,
+    previous_incidence,
+    regard_touched,
+    scope_closure,
+)
+from spark_jobs.transforms.matching import candidate_pairs, candidate_pairs_touching
+
+pytestmark = pytest.mark.transforms
+
+INCIDENCE = (
+    "record_key string, source string, source_record_id string, observed_at timestamp, id_type string, "
+    "raw_value string, region_hint string, value string, node long, drop_reason string"
+)
+T = dt.datetime(2025, 1, 1)
+
+
+def _records(df) -> set[str]:
+    return {r.record_key for r in df.collect()}
+
+
+def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, checkpoint):
+    edges = spark.createDataFrame(
+        [("n1", 1), ("a", 1), ("a", 2), ("b", 3), ("c", 3), ("x", 9), ("y", 9)], "record_key string, node long"
+    )
+    # b was in a's customer (a probabilistic link, say); c shares node 3 with b; x/y are another person.
+    membership = spark.createDataFrame(
+        [("a", "cus_a"), ("b", "cus_a"), ("c", "cus_c"), ("d", "cus_c"), ("x", "cus_x"), ("y", "cus_x")],
+        "record_key string, customer_id string",
+    )
+    seeds = spark.createDataFrame([("n1",)], "record_key string")
+    scope, rounds = scope_closure(seeds, edges, membership, checkpoint)
+    assert _records(scope) == {"n1", "a", "b", "c", "d"} and rounds >= 3
+    with pytest.raises(ScopeDidNotConverge):
+        scope_closure(seeds, edges, membership, checkpoint, max_rounds=1)
+
+
+def test_a_new_record_pushes_an_identifier_over_the_degree_guard_and_only_touched_nodes_are_re_decided(spark):
+    rows = [(f"r{i}", "s", f"r{i}", T, "phone", "p", None, "+84913222333", 7, None) for i in range(4)]
+    rows += [("r0", "s", "r0", T, "email", "e", None, "e@x.com", 8, None)]
+    rows += [("q1", "s", "q1", T, "email", "q", None, "q@x.com", 5, None)]  # untouched, shared before: stays so
+    incidence = spark.createDataFrame(rows, INCIDENCE)
+    was_shared = spark.createDataFrame([(5, "shared identifier: 900 records")], "node long, _was_shared string")
+    touched = spark.createDataFrame([("r3",)], "record_key string")
+    shared, changed = regard_touched(
+        incidence, was_shared, touched, DegreeGuard(max_records=3, max_linked_identifiers=60)
+    )
+    verdicts = {r.node: r._shared for r in shared.collect()}
+    assert set(verdicts) == {7, 5} and verdicts[7].startswith("shared identifier: 4 records")
+    assert {r.node for r in changed.collect()} == {7}
+
+
+def test_previous_rows_drop_graph_reasons_and_merge_with_new_rows_of_the_same_record(spark):
+    old = spark.createDataFrame(
+        [
+            ("k", "s", "k", T, "phone", "0913", "GB", "+44913", 1, "shared identifier: 600 records", "not used", "r1"),
+            ("k", "s", "k", T, "email", "bad", None, None, None, "invalid email", "not used", "r1"),
+            ("k", "s", "k", T, "email", "a@x", None, "a@x", 2, "merge refused: 6 email values", "not used", "r1"),
+        ],
+        INCIDENCE + ", status string, run_id string",
+    )
+    previous = previous_incidence(old)
+    reasons = {r.raw_value: (r.drop_reason, r._was_shared) for r in previous.collect()}
+    assert reasons == {
+        "0913": (None, "shared identifier: 600 records"),
+        "bad": ("invalid email", None),
+        "a@x": (None, None),
+    }
+    later = dt.datetime(2025, 2, 1)
+    new = spark.createDataFrame(
+        [
+            ("k", "s", "k", later, "phone", "0913", "AU", "+61913", 3, None),
+            ("k", "s", "k", later, "email", "b@x", None, "b@x", 4, None),
+        ],
+        INCIDENCE,
+    )
+    combined = {(r.id_type, r.raw_value): r for r in combine_incidence(previous, new).collect()}
+    assert len(combined) == 4
+    phone = combined[("phone", "0913")]
+    assert (phone.region_hint, phone.value, phone.node, phone.observed_at) == ("AU", "+61913", 3, T)  # min hint
+    assert combined[("email", "b@x")].observed_at == later
+
+
+def test_candidate_pairs_touching_the_scope_are_the_full_pairs_with_a_scope_side(spark):
+    profiles = spark.createDataFrame(
+        [
+            ("p1", 1, "an", "le"),
+            ("p2", 2, "an", "le"),
+            ("p3", 3, "an", "tran"),
+            ("p4", 4, "bo", "le"),
+            ("p5", 5, "an", "le"),
+        ],
+        "profile_key string, component long, first_name string, last_name string",
+    )
+    rules = (("first_name", "last_name"), ("last_name",))
+    focus = spark.createDataFrame([("p2",)], "profile_key string")
+    full = {(r.left_key, r.right_key, r.rule) for r in candidate_pairs(profiles, rules).collect()}
+    touching = {(r.left_key, r.right_key, r.rule) for r in candidate_pairs_touching(profiles, focus, rules).collect()}
+    assert touching == {p for p in full if "p2" in p[:2]} == {("p1", "p2", 0), ("p2", "p5", 0), ("p2", "p4", 1)}
+
+
+def test_assigned_at_is_kept_while_the_customer_id_is_unchanged(spark):
+    before = dt.datetime(2025, 1, 1)
+    previous = spark.createDataFrame(
+        [("s", "1", "cus_a", before), ("s", "2", "cus_b", before), ("s", "3", "cus_c", None)],
+        "source string, source_record_id string, customer_id string, assigned_at timestamp",
+    )
+    current = spark.createDataFrame(
+        [("s", "1", "cus_a"), ("s", "2", "cus_a"), ("s", "3", "cus_c"), ("s", "4", "cus_d")],
+        "source string, source_record_id string, customer_id string",
+    )
+    now = dt.datetime(2025, 3, 1)
+    out = with_assigned_at(current, previous, F.lit(now).cast("timestamp"))
+    assert {r.source_record_id: r.assigned_at for r in out.collect()} == {"1": before, "2": now, "3": now, "4": now}
+    no_column = previous.drop("assigned_at")
+    out = with_assigned_at(current, no_column, F.lit(now).cast("timestamp"))
+    assert {r.assigned_at for r in out.collect()} == {now}
