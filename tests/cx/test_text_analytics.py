@@ -168,3 +168,21 @@ def test_insights_table_reuses_unchanged_analyses():
     assert second[1]["analysed_at"] == second_at and second[1]["sentiment_label"] == "negative"
     assert {r["analyser_version"] for r in second} == {analyser_version()}
     assert [r["text_key"] for r in second] == ["survey_responses:SR-1", "support_tickets:T-1"]
+
+
+def test_everything_loads_and_runs_without_a_network(monkeypatch):
+    import socket
+
+    from cx import text_analytics
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for cached in (text_analytics._vader, text_analytics._extractor, text_analytics._english_words,
+                   text_analytics.vi_lexicon, text_analytics.emoji_valences, text_analytics._topics):  # fmt: skip
+        cached.cache_clear()
+
+    insight = analyse("Giao hàng quá chậm, rất thất vọng. Support never replied 😡")
+    assert insight.sentiment_label == "negative" and insight.key_phrases and insight.topics
