@@ -141,6 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-journeys"))
+    parser.add_argument(
+        "--reuse-inputs", action="store_true", help="re-use the inputs a run wrote before its incremental step"
+    )
     args = parser.parse_args()
     lines = [
         "| customers | events | baseline marts build s | MB | journeys build s | MB | journeys / baseline "
@@ -149,19 +152,31 @@ def main() -> None:
     ]
     for customers in args.customers:
         lake = Lake(args.workdir / f"lake-{customers}")
-        shutil.rmtree(lake.root, ignore_errors=True)
-        start = time.perf_counter()
-        rows = synthesize(lake, customers, only=tuple(s for s in SOURCE_SQL if s != "events"))
-        rows["events"] = write_events(
-            lake, 0, customers, start="2025-01-01", span_seconds=365 * 86400, ingested_at="2025-12-31T23:00:00+00:00"
-        )
-        print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
+        inputs = lake.root / "_bench_inputs.json"  # present while bronze holds only the first inputs
+        if args.reuse_inputs and inputs.exists():
+            rows = json.loads(inputs.read_text())
+            # start from the inputs again: no dbt database, no mart (the identity map is an input)
+            shutil.rmtree(lake.marts_dir(), ignore_errors=True)
+            for table in lake.tables():
+                if table.layer == layout.Layer.GOLD and table != layout.IDENTITY_MAP:
+                    shutil.rmtree(lake.path(table))
+        else:
+            shutil.rmtree(lake.root, ignore_errors=True)
+            start = time.perf_counter()
+            rows = synthesize(lake, customers, only=tuple(s for s in SOURCE_SQL if s != "events"))
+            rows["events"] = write_events(
+                lake, 0, customers, start="2025-01-01", span_seconds=365 * 86400,
+                ingested_at="2025-12-31T23:00:00+00:00",
+            )  # fmt: skip
+            inputs.write_text(json.dumps(rows))
+            print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
         exclude = ["build", "--exclude", *JOURNEYS]
         baseline, baseline_mb = timed(lake, AS_OF, exclude)
         print(f"baseline marts build {baseline:.1f} s, {baseline_mb:.0f} MB", flush=True)
         journeys, journeys_mb = timed(lake, AS_OF, ["build", "--select", *JOURNEYS])
         print(f"journeys build {journeys:.1f} s, {journeys_mb:.0f} MB", flush=True)
         # 1% of customers come back the last day of the year: their events arrive with a later ingest time
+        inputs.unlink()
         new_events = write_events(
             lake, 0, customers // 100, start="2025-12-31T12:00:00+00:00", span_seconds=43_200,
             ingested_at="2026-01-01T12:00:00+00:00", suffix="-new",
