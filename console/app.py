@@ -283,24 +283,45 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
 
     def drivers_sections() -> list[dict[str, Any]]:
         rows = data.key_drivers(state.reader)
-        out = []
+        out: list[dict[str, Any]] = []
         for survey in sorted({str(r["survey_type"]) for r in rows if r.get("survey_type")}):
-            mine = [r for r in rows if r.get("survey_type") == survey]
+            estimated = [r for r in rows if r.get("survey_type") == survey and r.get("importance") is not None]
+            if not estimated:  # e.g. too few answers: say why instead of drawing empty bars
+                reasons = sorted({str(r.get("status")) for r in rows if r.get("survey_type") == survey})
+                out.append(
+                    {
+                        "kind": "missing",
+                        "title": f"Key drivers of {survey}",
+                        "message": f"no estimate for {survey}: {', '.join(reasons)}",
+                    }
+                )
+                continue
             svg = state.chart(
                 f"drivers:{survey}",
                 data.KEY_DRIVERS,
                 partial(
                     charts.interval_bars,
-                    [r["driver"] for r in mine],
-                    [r["importance"] or 0 for r in mine],
-                    [r.get("ci_low") for r in mine],
-                    [r.get("ci_high") for r in mine],
+                    [r["driver"] for r in estimated],
+                    [r["importance"] for r in estimated],
+                    [r.get("ci_low") for r in estimated],
+                    [r.get("ci_high") for r in estimated],
                     f"Key drivers of {survey}",
                     "relative importance (share of R²)",
                 ),
             )
             out.append({"kind": "chart", "title": f"Key drivers of {survey}", "svg": svg})
-        out.append(_table("Key drivers", rows))
+        columns = [
+            "survey_type",
+            "driver",
+            "status",
+            "importance",
+            "ci_low",
+            "ci_high",
+            "importance_rank",
+            "coefficient",
+            "responses",
+        ]
+        out.append(_table("Key drivers", rows, columns))
         return out
 
     @route("/drivers", "drivers_page", response_class=HTMLResponse)

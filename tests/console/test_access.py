@@ -65,3 +65,22 @@ def test_passwords_verify_against_their_argon2_hash_only():
 def test_bad_user_configuration_names_the_user_and_field(entry, message):
     with pytest.raises(UsersConfigError, match=message):
         parse_users({"ann": entry})
+
+
+def test_cdp_console_add_user_prints_an_entry_that_logs_in():
+    import json
+
+    from typer.testing import CliRunner
+
+    from cdp.cli import app
+
+    result = CliRunner().invoke(
+        app, ["console", "add-user", "ann", "--role", "agent", "--queue", "care", "--password", "a long password"]
+    )
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output.strip().splitlines()[-1])
+    users = parse_users(entry)
+    assert users["ann"].role == "agent" and users["ann"].queue == "care"
+    assert authenticate(users, "ann", "a long password") is not None
+    refused = CliRunner().invoke(app, ["console", "add-user", "ann", "--role", "boss", "--password", "a long password"])
+    assert refused.exit_code != 0 and "executive, cx_analyst, agent, marketer" in refused.output
