@@ -428,7 +428,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         try:
             return _jsonable(case_queue(state.lake, queue=user.queue, status=status, limit=200))
         except CaseNotFound as exc:
-            raise data.NotBuilt(data.gold("cx_cases")) from exc
+            raise data.NotBuilt(data.layout.CX_CASES) from exc
         except CaseError as exc:
             raise ConsoleError(422, "invalid_request", str(exc)) from None
 

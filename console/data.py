@@ -18,25 +18,15 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from cdp import lake as layout
-from cdp.lake import Lake, Layer, Table
+from cdp.lake import Lake, Table
 
-
-def gold(name: str) -> Table:
-    """A gold table by name: the layout module's own constant when it declares one, so names are spelled once."""
-    for value in vars(layout).values():
-        if isinstance(value, Table) and value.layer == Layer.GOLD and value.name == name:
-            return value
-    return Table(Layer.GOLD, name)
-
-
-# Tables written by the CX and journey marts (names as documented in their dbt yml files).
-SURVEY_METRICS = gold("cx_survey_metrics")
-KEY_DRIVERS = gold("cx_key_drivers")
-TEXT_INSIGHTS = gold("cx_text_insights")
-JOURNEY_FUNNEL = gold("journey_funnel")
-RETENTION_COHORTS = gold("customer_retention_cohorts")
-SUPPORT_METRICS = gold("support_service_metrics")
-CASE_METRICS = gold("cx_case_metrics")
+# The tables the console reads, as cdp/lake.py names them.
+SURVEY_METRICS = layout.CX_SURVEY_METRICS
+KEY_DRIVERS = layout.CX_KEY_DRIVERS
+TEXT_INSIGHTS = layout.CX_TEXT_INSIGHTS
+JOURNEY_FUNNEL = layout.JOURNEY_FUNNEL
+RETENTION_COHORTS = layout.CUSTOMER_RETENTION_COHORTS
+SUPPORT_METRICS = layout.SUPPORT_SERVICE_METRICS
 
 
 class NotBuilt(LookupError):
@@ -300,7 +290,7 @@ def customer_contact(reader: LakeReader, customer_id: str) -> dict[str, Any] | N
 HISTORY: dict[str, tuple[Table, str, tuple[str, ...]]] = {
     "orders": (layout.CUSTOMER_ORDERS, "ordered_at",
                ("ordered_at", "source_record_id", "channel", "store_id", "status", "total_amount", "currency")),
-    "surveys": (gold("cx_survey_responses"), "responded_at",
+    "surveys": (layout.CX_SURVEY_RESPONSES, "responded_at",
                 ("responded_at", "survey_type", "score", "category", "touchpoint", "channel", "store_id")),
     "texts": (TEXT_INSIGHTS, "written_at", ("written_at", "source", "source_id", "sentiment_label", "masked_text")),
 }  # fmt: skip
