@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from cx import text_analytics
 from cx.text_analytics import TextInsight, analyse, mask_pii, normalise
+from spark_jobs import processes
 
 SCHEMA = pa.schema(
     [
@@ -87,10 +88,23 @@ def previous_insights(path: str) -> pa.Table | None:
     return table.to_pyarrow_table(columns=wanted)
 
 
+def analyse_texts(texts: list[str | None]) -> list[tuple[TextInsight, str]]:
+    """(analysis, masked verbatim) of each text: the unit of work a worker process runs."""
+    return [(analyse(text), mask_pii(normalise(text)[:_MASKED_TEXT_CHARS])) for text in texts]
+
+
 def insights_table(
-    texts: pa.Table | pa.RecordBatchReader, previous: pa.Table | None, *, analysed_at: datetime
+    texts: pa.Table | pa.RecordBatchReader,
+    previous: pa.Table | None,
+    *,
+    analysed_at: datetime,
+    workers: int | None = None,
 ) -> pa.Table:
-    """One row per (source, source_id) of ``texts`` (columns source, source_id, text, written_at)."""
+    """One row per (source, source_id) of ``texts`` (columns source, source_id, text, written_at).
+
+    The texts to analyse are spread over ``workers`` processes (default: one per core) when there are enough of
+    them (``spark_jobs.processes``: 256 distinct texts per worker at least); the caller ends the pool with
+    ``spark_jobs.processes.shutdown()``. The rows are the same with one worker or many."""
     if isinstance(texts, pa.RecordBatchReader):
         texts = texts.read_all()
     current = analyser_version()
@@ -99,24 +113,30 @@ def insights_table(
         for row in previous.to_pylist():
             if row["analyser_version"] == current:
                 kept[(row["source"], row["source_id"])] = (row["text_hash"], row)
-    fresh: dict[str, TextInsight] = {}  # by text hash: a text repeated in one build is analysed once
+    rows = texts.to_pylist()
+    digests = [text_hash(row["text"]) for row in rows]
+    # the texts to analyse, each distinct text once (generated and templated texts repeat a lot)
+    to_analyse: dict[str, str | None] = {}
+    for row, digest in zip(rows, digests, strict=True):
+        previous_row = kept.get((row["source"], row["source_id"]))
+        if (previous_row is None or previous_row[0] != digest) and digest not in to_analyse:
+            to_analyse[digest] = row["text"]
+    analysed = processes.parallel_map(analyse_texts, list(to_analyse.values()), workers or processes.default_workers())
+    fresh = dict(zip(to_analyse, analysed, strict=True))
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
-    for row in texts.to_pylist():
-        digest = text_hash(row["text"])
+    for row, digest in zip(rows, digests, strict=True):
         previous_row = kept.get((row["source"], row["source_id"]))
         if previous_row is not None and previous_row[0] == digest:
             analysis = {name: previous_row[1][name] for name in ANALYSIS_COLUMNS}
         else:
-            if digest not in fresh:
-                fresh[digest] = analyse(row["text"])
-            insight = fresh[digest]
+            insight, masked_text = fresh[digest]
             analysis = {
                 "language": insight.language,
                 "sentiment_label": insight.sentiment_label,
                 "sentiment_score": insight.sentiment_score,
                 "topics": insight.topics,
                 "key_phrases": insight.key_phrases,
-                "masked_text": mask_pii(normalise(row["text"])[:_MASKED_TEXT_CHARS]),
+                "masked_text": masked_text,
                 "analysed_at": analysed_at,
             }
         values = {

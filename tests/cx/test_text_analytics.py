@@ -119,6 +119,47 @@ def test_key_phrases_are_short_masked_and_free_of_ids():
     assert all(" " in p for p in vi)  # no lone Vietnamese syllable
 
 
+def test_key_phrases_are_runs_of_content_words_scored_by_rake():
+    # stop words and punctuation end a phrase; the longer run scores more than a lone word
+    assert key_phrases("The delivery driver was rude and the parcel arrived broken") == [
+        "parcel arrived broken",
+        "delivery driver",
+        "rude",
+    ]
+    # a run of more than three words gives windows that never overlap and cover its tail
+    run = "giao hàng chậm nhân viên thái độ kém"
+    long_run = key_phrases(run, "vi")
+    assert all(2 <= len(p.split()) <= 3 for p in long_run)
+    assert sorted(w for p in long_run for w in p.split()) == sorted(run.split(" "))
+    # a text's phrases depend on that text only (not on what else was analysed before it)
+    text = "Refund still pending, support never answers"
+    alone = key_phrases(text, "en")
+    for other in ("refund refund refund", "Giao hàng chậm quá", "support support"):
+        key_phrases(other)
+    assert key_phrases(text, "en") == alone
+
+
+def test_topics_match_what_the_per_keyword_regexes_match():
+    # the keyword index is a shortcut: it must find exactly what running every keyword's regex finds
+    import csv
+
+    from cx.text_analytics import _topics, normalise, strip_diacritics
+
+    sample = Path(__file__).parents[1] / "data" / "cx_text_labelled.csv"
+    with sample.open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    texts += ["in-store pickup failed", "it doesn't work", "refunded twice", "giao hang cham qua", "REFUNDS!!"]
+    for text in texts:
+        clean = normalise(text).lower()
+        stripped = strip_diacritics(clean)
+        expected = [
+            t.name
+            for t in _topics()
+            if any(p.search(clean) for p in t.patterns) or any(p.search(stripped) for p in t.unaccented_patterns)
+        ]
+        assert topics(text) == expected, text
+
+
 def test_mask_pii_masks_emails_and_phones_and_keeps_order_ids():
     masked = mask_pii("Gọi 0912.345.678 hoặc +84 912 345 678, mail lan.nguyen@gmail.com, đơn SO-0001-000017")
 
@@ -180,9 +221,33 @@ def test_everything_loads_and_runs_without_a_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    for cached in (text_analytics._vader, text_analytics._extractor, text_analytics._english_words,
-                   text_analytics.vi_lexicon, text_analytics.emoji_valences, text_analytics._topics):  # fmt: skip
+    for cached in (text_analytics._vader, text_analytics._phrase_stopwords, text_analytics._english_words,
+                   text_analytics.vi_lexicon, text_analytics.emoji_valences, text_analytics._topics,
+                   text_analytics._vi_phrases_vader_scores):  # fmt: skip
         cached.cache_clear()
 
     insight = analyse("Giao hàng quá chậm, rất thất vọng. Support never replied 😡")
     assert insight.sentiment_label == "negative" and insight.key_phrases and insight.topics
+
+
+def test_insights_table_gives_the_same_rows_with_worker_processes():
+    from spark_jobs import processes
+
+    at = datetime(2025, 7, 1, tzinfo=UTC)
+    base = ["Giao hàng chậm quá, shop ơi", "Refund still pending 😡", "Nhân viên nhiệt tình, sẽ ủng hộ", "ok"]
+    # enough distinct texts for two workers (spark_jobs.processes: 256 a worker at least), and repeats
+    texts = [f"{base[i % 4]} (lần {i // 4})" for i in range(600)] + base * 3
+    rows = [
+        {"source": "survey_responses", "source_id": f"SR-{i}", "text": t, "written_at": at} for i, t in enumerate(texts)
+    ]
+    table = pa.Table.from_pylist(rows)
+    try:
+        spread = insights_table(table, None, analysed_at=at, workers=2)
+        used_pool = processes._pool is not None
+    finally:
+        processes.shutdown()
+    inline = insights_table(table, None, analysed_at=at, workers=1)
+
+    assert used_pool
+    assert spread.to_pylist() == inline.to_pylist()
+    assert spread.num_rows == len(texts)
