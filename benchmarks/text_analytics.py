@@ -13,11 +13,14 @@ its language, sentiment and topics) and prints, per language:
 
 then sentiment accuracy on the generator's texts (``synthetic_data/text.py``: every template with the tone it was
 written for: promoter -> positive, passive -> neutral, detractor -> negative; ticket bodies neutral/negative/angry),
-and throughput of ``analyse`` (language + sentiment + topics + key phrases) against the keyword baseline.
+and throughput of ``analyse`` (language + sentiment + topics + key phrases) against the keyword baseline and against
+the first implementation ("before": key phrases by YAKE, topics one regex per keyword), with how far the two agree
+(topics must be identical; key phrases: share of YAKE's phrases that RAKE also returns, and of their words).
 
 With ``--landing`` (a folder written by ``cdp generate``) it also times ``cx.text_insights.insights_table``, what the
 dbt model runs, on every survey comment and ticket of that landing zone: a first build (every text analysed), a
-rebuild with nothing changed, and a rebuild after 1% of the texts changed.
+rebuild with nothing changed, and a rebuild after 1% of the texts changed; the first build in one process and in one
+worker process per core; and the first implementation's rate on a sample of the distinct texts (side by side).
 
     .venv/bin/cdp generate --customers 10000 --out /tmp/cxgen/landing
     .venv/bin/python benchmarks/text_analytics.py --landing /tmp/cxgen/landing
@@ -31,10 +34,12 @@ import os
 import re
 import time
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 from sklearn.metrics import accuracy_score, f1_score
 
+from cx import text_analytics
 from cx.text_analytics import NEUTRAL_BAND, analyse, detect_language, sentiment, topics
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "cx_text_labelled.csv"
@@ -132,10 +137,89 @@ def generator_texts() -> list[tuple[str, str, str]]:
     return out
 
 
+# --- the first implementation, kept here as the baseline: YAKE key phrases, topics one regex per keyword ---------
+
+
+@lru_cache(maxsize=4)
+def _yake_extractor(language: str):
+    import yake
+
+    stopwords = set(text_analytics._phrase_stopwords(language))
+    return yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=text_analytics.TOP_KEY_PHRASES * 3,
+                                 stopwords=stopwords)  # fmt: skip
+
+
+def yake_key_phrases(text: str | None, language: str | None = None, top: int = 3) -> list[str]:
+    ta = text_analytics
+    clean = ta._MASK.sub(" , ", ta.mask_pii(ta.normalise(text)))
+    _, clean = ta.emoji_valence(clean)
+    if not ta._WORD.search(clean):
+        return []
+    language = language or ta.detect_language(clean)
+    phrases: list[str] = []
+    for phrase, _score in _yake_extractor(language).extract_keywords(clean):
+        phrase = phrase.lower().strip()
+        if any(ch.isdigit() for ch in phrase) or not 3 <= len(phrase) <= 60:
+            continue
+        if phrase in phrases or (language != "en" and " " not in phrase and ta.has_vietnamese_letters(phrase)):
+            continue
+        phrases.append(phrase)
+        if len(phrases) == top:
+            break
+    return phrases
+
+
+def topics_per_keyword(text: str | None) -> list[str]:
+    clean = text_analytics.normalise(text).lower()
+    if not clean:
+        return []
+    stripped = text_analytics.strip_diacritics(clean)
+    return [
+        t.name
+        for t in text_analytics._topics()
+        if any(p.search(clean) for p in t.patterns) or any(p.search(stripped) for p in t.unaccented_patterns)
+    ]
+
+
+def analyse_before(text: str | None) -> text_analytics.TextInsight:
+    length = len(text) if text else 0
+    clean = text_analytics.normalise(text)
+    language = detect_language(clean)
+    mood = sentiment(clean, language)
+    return text_analytics.TextInsight(language=language, sentiment_label=mood.label, sentiment_score=mood.score,
+                                      topics=topics_per_keyword(clean), key_phrases=yake_key_phrases(clean, language),
+                                      text_length=length)  # fmt: skip
+
+
+def throughput(function, texts: list[str], repeat: int) -> float:
+    started = time.perf_counter()
+    for _ in range(repeat):
+        for text in texts:
+            function(text)
+    return len(texts) * repeat / (time.perf_counter() - started)
+
+
+def phrase_agreement(texts: list[str]) -> tuple[float, float]:
+    """(share of YAKE's phrases RAKE also returns, share of the words of YAKE's phrases in RAKE's phrases)."""
+    same = words_same = total = words_total = 0
+    for text in texts:
+        language = detect_language(text)
+        before, after = yake_key_phrases(text, language), text_analytics.key_phrases(text, language)
+        after_words = {w for p in after for w in p.split()}
+        total += len(before)
+        same += sum(p in after for p in before)
+        before_words = {w for p in before for w in p.split()}
+        words_total += len(before_words)
+        words_same += len(before_words & after_words)
+    return same / max(1, total), words_same / max(1, words_total)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="passes over the sample for the throughput figure")
     parser.add_argument("--landing", type=Path, help="a generated landing folder: time the model's work on its texts")
+    parser.add_argument("--before-sample", type=int, default=500, help="distinct texts the first implementation is "
+                        "timed on in the --landing run (it needs ~20 ms a text)")  # fmt: skip
     args = parser.parse_args()
     rows = load_sample()
     by_language = dict(Counter(r["language"] for r in rows))
@@ -172,27 +256,28 @@ def main() -> None:
     print(sentiment_line("cx.text_analytics", truth, [sentiment(t).label for t, _, _ in generated]))
 
     texts = [r["text"] for r in rows]
-    analyse(texts[0])  # load the lexicons and VADER once, outside the timing
-    started = time.perf_counter()
+    all_texts = texts + [t for t, _, _ in generated]
+    topics_differ = sum(topics(t) != topics_per_keyword(t) for t in all_texts)
+    exact, words = phrase_agreement(all_texts)
+    print(f"\nbefore vs now on {len(all_texts)} texts (sample + templates): topics differ on {topics_differ}; "
+          f"key phrases: {exact:.0%} of YAKE's phrases returned as such, {words:.0%} of their words")  # fmt: skip
+    for text in ("Vietnamese vi", "English en"):  # load the lexicons, VADER and YAKE once, outside the timing
+        analyse(text), analyse_before(text), analyse("Giao hàng chậm"), analyse_before("Giao hàng chậm")
+    # interleaved (now, before, now, ...) so that both see the same load
+    rates: dict[str, list[float]] = {"now": [], "before": [], "sentiment": [], "naive": []}
     for _ in range(args.repeat):
-        for text in texts:
-            analyse(text)
-    full = len(texts) * args.repeat / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for _ in range(args.repeat):
-        for text in texts:
-            sentiment(text)
-    sentiment_only = len(texts) * args.repeat / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for _ in range(args.repeat):
-        for text in texts:
-            naive_sentiment(text)
-    naive = len(texts) * args.repeat / (time.perf_counter() - started)
-    print(f"\nthroughput (one core, {len(texts) * args.repeat} texts): analyse {full:,.0f} texts/s, "
-          f"sentiment only {sentiment_only:,.0f} texts/s, naive keywords {naive:,.0f} texts/s")  # fmt: skip
+        rates["now"].append(throughput(analyse, texts, 1))
+        rates["before"].append(throughput(analyse_before, texts, 1))
+        rates["sentiment"].append(throughput(sentiment, texts, 1))
+        rates["naive"].append(throughput(naive_sentiment, texts, 1))
+    median = {name: sorted(values)[len(values) // 2] for name, values in rates.items()}
+    print(f"\nthroughput (one core, {len(texts)} texts x {args.repeat} interleaved passes, median pass): "
+          f"analyse {median['now']:,.0f} texts/s, before (YAKE, per-keyword topics) {median['before']:,.0f} texts/s "
+          f"(x{median['now'] / median['before']:.1f}); sentiment only {median['sentiment']:,.0f} texts/s, "
+          f"naive keywords {median['naive']:,.0f} texts/s")  # fmt: skip
     print(f"load (uptime) after: {os.getloadavg()[0]:.2f}")
     if args.landing:
-        time_model(args.landing)
+        time_model(args.landing, args.before_sample)
 
 
 def landing_texts(landing: Path):
@@ -227,34 +312,51 @@ def landing_texts(landing: Path):
     )
 
 
-def time_model(landing: Path) -> None:
+def time_model(landing: Path, before_sample: int) -> None:
     from datetime import UTC, datetime
 
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from cx.text_insights import ANALYSIS_COLUMNS, insights_table
+    from spark_jobs import processes
 
     texts = landing_texts(landing)
-    unique = len(set(texts.column("text").to_pylist()))
-    print(f"\nmodel work on {landing}: {texts.num_rows:,} texts ({unique:,} distinct)")
-    at = datetime.now(UTC)
+    distinct = list(dict.fromkeys(texts.column("text").to_pylist()))
+    print(f"\nmodel work on {landing}: {texts.num_rows:,} texts ({len(distinct):,} distinct)")
+    # before: the first implementation analysed each distinct text in one process; timed on a sample of them
+    sample = distinct[:: max(1, len(distinct) // before_sample)][:before_sample]
     started = time.perf_counter()
-    first = insights_table(texts, None, analysed_at=at)
-    full = time.perf_counter() - started
+    for text in sample:
+        analyse_before(text), text_analytics.mask_pii(text)
+    before_rate = len(sample) / (time.perf_counter() - started)
+    before_full = len(distinct) / before_rate
+    print(f"  before (YAKE, one process), {len(sample)} distinct texts timed: {before_rate:,.0f} texts/s, "
+          f"so a first build would take {before_full:.1f} s")  # fmt: skip
+    at = datetime.now(UTC)
+    timings: dict[str, float] = {}
+    first = None
+    for workers in (1, processes.default_workers()):
+        started = time.perf_counter()
+        first = insights_table(texts, None, analysed_at=at, workers=workers)
+        timings[f"first build, {workers} process(es)"] = time.perf_counter() - started
+        processes.shutdown()
+    assert first is not None
     previous = first.select(["source", "source_id", "text_hash", "analyser_version", *ANALYSIS_COLUMNS])
     started = time.perf_counter()
     insights_table(texts, previous, analysed_at=at)
-    unchanged = time.perf_counter() - started
+    timings["unchanged rebuild"] = time.perf_counter() - started
     changed = [t + f" (edit {i})" if i % 100 == 0 else t for i, t in enumerate(texts.column("text").to_pylist())]
     texts_1pct = texts.set_column(texts.schema.get_field_index("text"), "text", pa.array(changed, pa.string()))
     started = time.perf_counter()
     second = insights_table(texts_1pct, previous, analysed_at=at)
-    one_pct = time.perf_counter() - started
+    timings["1% changed"] = time.perf_counter() - started
+    processes.shutdown()
     negative = pc.sum(pc.equal(second.column("sentiment_label"), "negative")).as_py()
-    print(f"  first build {full:.1f} s ({texts.num_rows / full:,.0f} texts/s), unchanged rebuild {unchanged:.1f} s, "
-          f"1% changed {one_pct:.1f} s; negative texts {negative:,}")  # fmt: skip
-    print(f"  load (uptime): {os.getloadavg()[0]:.2f}")
+    for name, seconds in timings.items():
+        print(f"  {name:<28} {seconds:6.1f} s  ({texts.num_rows / seconds:,.0f} texts/s, "
+              f"x{before_full / seconds:.1f} against before)")  # fmt: skip
+    print(f"  negative texts {negative:,}; load (uptime): {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
