@@ -65,6 +65,13 @@ DOB = dt.date(1991, 7, 12)
 DAO = {"first_name": "Thị Đào", "last_name": "Nguyễn", "date_of_birth": DOB, "address_line1": "12 Lê Lợi"}
 DAO |= {"city": "Hồ Chí Minh", "postcode": "70000"}
 
+MAI = {
+    **DAO,
+    "contact_id": "K3",
+    "email": "mai@gmail.com",
+    "first_name": "Thị Mai",
+    "date_of_birth": dt.date(1994, 2, 3),
+}
 BEFORE = {
     "orders": [
         {"order_id": "A1", "customer_ref": "CA", "email": "an@gmail.com"},  # A: joined by a new order
@@ -77,13 +84,7 @@ BEFORE = {
     ],
     "crm_contacts": [
         {"contact_id": "K1", "email": "dao1@gmail.com", **DAO},
-        {
-            "contact_id": "K3",
-            "email": "mai@gmail.com",
-            **DAO,
-            "first_name": "Thị Mai",
-            "date_of_birth": dt.date(1994, 2, 3),
-        },
+        MAI,
     ],
 }
 AFTER = {
@@ -95,7 +96,9 @@ AFTER = {
     "pos_transactions": [{"transaction_id": "S3", "loyalty_card_id": "L3", "phone": "0913222333"}],
     # Đào again, written without diacritics and with another email: linked by the model only.
     "crm_contacts": [
-        {**DAO, "contact_id": "K2", "email": "dao.work@company.vn", "first_name": "Thi Dao", "last_name": "NGUYEN"}
+        {**DAO, "contact_id": "K2", "email": "dao.work@company.vn", "first_name": "Thi Dao", "last_name": "NGUYEN"},
+        # Mai's contact exported again with a new email: one record, old and new identifiers.
+        {**MAI, "email": "mai.new@gmail.com", "updated_at": T0 + dt.timedelta(days=30)},
     ],
 }
 
@@ -128,8 +131,8 @@ def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_
     incremental = resolve(spark, lake, mode="incremental")
     full = resolve(spark, twin, mode="full")
     assert incremental.mode == "incremental" and full.mode == "full"
-    assert incremental.new_records == 5
-    # Untouched people (U, Mai) stay out of the scope.
+    assert incremental.new_records == 6
+    # Untouched people (U) stay out of the scope.
     assert incremental.scope_records < full.scope_records
 
     after, reference = customers_of(lake), customers_of(twin)
@@ -145,6 +148,8 @@ def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_
     assert after["orders:N1"] not in before.values()  # a brand-new person
     assert after["crm_contacts:K2"] == after["crm_contacts:K1"] == before["crm_contacts:K1"]  # probabilistic link
     assert after["orders:U1"] == before["orders:U1"] and after["crm_contacts:K3"] == before["crm_contacts:K3"]
+    emails = {r["raw_value"] for r in read(lake, layout.IDENTITY_IDENTIFIERS) if r["record_key"] == "crm_contacts:K3"}
+    assert {"mai@gmail.com", "mai.new@gmail.com"} <= emails  # the re-exported record holds both
 
     # The same merges and splits are recorded, and the whole-lake figures agree.
     def events(target):
