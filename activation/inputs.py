@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from activation.decisions import (
@@ -65,11 +66,26 @@ def _scan(lake: Lake, table: Table) -> str:
     return "delta_scan('" + lake.uri(table).replace("'", "''") + "')"
 
 
+def _has_view_types(dt: DeltaTable) -> bool:
+    """Whether a file of the table stores strings or binaries as Arrow views (deltalake's DELETE, as run by
+    `cdp erase`, rewrites files that way): Arrow's dataset scanner cannot compare a view column with a filter's
+    string, so DuckDB's pushed-down filters would fail on such a table. Reads the files' footers only."""
+    for uri in dt.file_uris():
+        for f in pq.read_schema(uri):
+            if pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type):
+                return True
+    return False
+
+
 def _view(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, table: Table, empty_sql: str | None = None) -> None:
     if lake.exists(table):
+        dt = DeltaTable(lake.uri(table))
+        if _has_view_types(dt):
+            con.execute(f"create or replace view {name} as select * from {_scan(lake, table)}")
+            return
         # An Arrow dataset over the table's current files: DuckDB pushes projections and filters into it, and it
         # joins faster here than the Delta extension's delta_scan.
-        con.register(f"{name}_files", DeltaTable(lake.uri(table)).to_pyarrow_dataset())
+        con.register(f"{name}_files", dt.to_pyarrow_dataset())
         con.execute(f"create or replace view {name} as select * from {name}_files")
     elif empty_sql is not None:
         con.execute(f"create or replace view {name} as {empty_sql}")

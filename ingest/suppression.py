@@ -74,7 +74,7 @@ class Suppressor:
             )
             keys = con.execute(f"SELECT {select} FROM parsed").to_arrow_table()
         finally:
-            con.unregister("parsed")
+            con.close()
         for i, (id_type, _, _) in enumerate(self.expressions):
             column = keys.column(f"k{i}")
             bad = [key for key in pc.unique(column.drop_null()).to_pylist() if self._hash(id_type, key) in self.hashes]
@@ -93,18 +93,12 @@ class Suppressor:
         return found
 
 
-_connections: dict[int, duckdb.DuckDBPyConnection] = {}
-
-
 def _connection() -> duckdb.DuckDBPyConnection:
-    import os
-
-    con = _connections.get(os.getpid())
-    if con is None:
-        con = duckdb.connect(config={"threads": 1})
-        # The identity rules are Spark SQL; this is the one function they use that DuckDB spells differently.
-        con.execute("CREATE MACRO get_json_object(j, p) AS json_extract_string(j, p)")
-        _connections[os.getpid()] = con
+    """A connection for one call: the engine may run several framing functions at once in threads of one process,
+    and a DuckDB connection must not be shared between threads (opening one takes about a millisecond)."""
+    con = duckdb.connect(config={"threads": 1})
+    # The identity rules are Spark SQL; this is the one function they use that DuckDB spells differently.
+    con.execute("CREATE MACRO get_json_object(j, p) AS json_extract_string(j, p)")
     return con
 
 
