@@ -575,10 +575,15 @@ def mask_pii(text: str | None, region: str = "VN") -> str:
     Names and street addresses are not masked (no offline recogniser we trust for both languages)."""
     if not text:
         return ""
+    return _mask_pii(str(text), region)
+
+
+@lru_cache(maxsize=4096)  # analyse() masks a text for its key phrases, the mart again for its verbatim
+def _mask_pii(text: str, region: str) -> str:
     import phonenumbers
 
-    masked = _EMAIL.sub("[email]", str(text))
-    if sum(ch.isdigit() for ch in masked) < _MIN_PHONE_DIGITS:
+    masked = _EMAIL.sub("[email]", text)
+    if sum(map(str.isdigit, masked)) < _MIN_PHONE_DIGITS:
         return masked  # too few digits for any phone number: skip the matcher, the costliest part of this function
     spans = []
     for match in phonenumbers.PhoneNumberMatcher(masked, region, leniency=phonenumbers.Leniency.VALID):

@@ -46,10 +46,6 @@ ANALYSIS_COLUMNS = [
     "masked_text",
     "analysed_at",
 ]
-# Distinct texts to analyse from which the default spreads them over one process per core: a spawned worker
-# imports the caller's main module (dbt's) and the lexicons first, ~10-30 s on a loaded 2-core machine
-# (BENCHMARKS.md "CX text analytics"), so smaller batches (every rebuild) stay in the calling process.
-PARALLEL_MIN_TEXTS = 20_000
 _MASKED_TEXT_CHARS = 1000  # the console shows a verbatim, not a whole e-mail thread
 
 
@@ -102,13 +98,15 @@ def insights_table(
     previous: pa.Table | None,
     *,
     analysed_at: datetime,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> pa.Table:
     """One row per (source, source_id) of ``texts`` (columns source, source_id, text, written_at).
 
-    The texts to analyse are spread over ``workers`` processes (default: one per core from
-    :data:`PARALLEL_MIN_TEXTS` distinct texts to analyse, else one); the caller ends the pool with
-    ``spark_jobs.processes.shutdown()``. The rows are the same with one worker or many."""
+    Each distinct text to analyse is analysed once. ``workers`` > 1 spreads them over that many processes
+    (``spark_jobs.processes``; the caller ends them with ``processes.shutdown()``), with the same rows; the dbt model
+    keeps one: on the shared 2-core machine two workers were slower than one process even for 18,000 distinct
+    texts (BENCHMARKS.md, "CX text analytics")."""
+
     if isinstance(texts, pa.RecordBatchReader):
         texts = texts.read_all()
     current = analyser_version()
@@ -125,8 +123,6 @@ def insights_table(
         previous_row = kept.get((row["source"], row["source_id"]))
         if (previous_row is None or previous_row[0] != digest) and digest not in to_analyse:
             to_analyse[digest] = row["text"]
-    if workers is None:
-        workers = processes.default_workers() if len(to_analyse) >= PARALLEL_MIN_TEXTS else 1
     analysed = processes.parallel_map(analyse_texts, list(to_analyse.values()), workers)
     fresh = dict(zip(to_analyse, analysed, strict=True))
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}

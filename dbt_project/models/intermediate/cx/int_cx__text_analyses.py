@@ -1,8 +1,7 @@
 """Language, sentiment, topics and key phrases of every survey comment and ticket text (cx/text_analytics.py).
 
 A text is analysed once: when its hash and the analyser version match the row already in gold.cx_text_insights,
-that row's analysis is kept, so a build analyses only new and changed texts, each distinct text once, spread over
-one worker process per core when there are many (spark_jobs/processes.py). (dbt's incremental materialization
+that row's analysis is kept, so a build analyses only new and changed texts. (dbt's incremental materialization
 does not write Delta and Python models cannot carry a contract, so this model re-uses the mart's last version and
 the SQL mart cx_text_insights adds the customer and the contract.)
 """
@@ -11,7 +10,6 @@ the SQL mart cx_text_insights adds the customer and the contract.)
 def model(dbt, session):
     dbt.config(materialized="table")
     from cx.text_insights import insights_table, parse_as_of, previous_insights
-    from spark_jobs import processes
 
     as_of_text = dbt.config.get("analysis_as_of")  # a plain call: dbt passes only the config keys it sees called
     as_of = parse_as_of(str(as_of_text or ""))
@@ -33,6 +31,4 @@ def model(dbt, session):
     )
     insights_path = dbt.config.get("insights_path")
     previous = previous_insights(str(insights_path))
-    insights = insights_table(texts.arrow(), previous, analysed_at=as_of)
-    processes.shutdown()  # the worker processes of a large first build, if it needed them
-    return insights
+    return insights_table(texts.arrow(), previous, analysed_at=as_of)
