@@ -12,6 +12,7 @@ HttpOnly, SameSite=strict session cookie, a CSRF token on every form and API pos
 import hmac
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -24,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from cdp import lake as layout
 from cdp.lake import Lake
 from cdp.settings import Settings
 from console import charts, data
@@ -70,6 +72,29 @@ class ConsoleState:
         self.users = parse_users(settings.console_users)
         self._charts: dict[tuple[str, int], str] = {}
         self.dry_runs: dict[tuple[str, datetime], dict[str, Any]] = {}
+        self._cases: dict[tuple[tuple[Any, ...], tuple[int, int]], Any] = {}
+        self._lock = threading.Lock()
+        self.dry_run_lock = threading.Lock()
+
+    def cases_cached(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        """A case read (a DuckDB query over the cases and the action log: about a second), cached until either
+        table gets a new Delta version, so an agent's update shows at once."""
+        try:
+            versions = (
+                self.reader.version(layout.CX_CASES, fresh=True),
+                self.reader.version(layout.CX_CASE_ACTIONS, fresh=True),
+            )
+        except data.NotBuilt as exc:
+            if exc.table == layout.CX_CASES:
+                return read()  # raises cx.cases.CaseNotFound
+            versions = (self.reader.version(layout.CX_CASES, fresh=True), -1)  # no action recorded yet
+        found = self._cases.get((key, versions))
+        if found is None:
+            found = read()
+            with self._lock:
+                self._cases = {k: v for k, v in self._cases.items() if k[1] == versions}  # older versions: stale
+                self._cases[(key, versions)] = found
+        return found
 
     def chart(self, key: str, version_of: data.Table, draw: Callable[[], str]) -> str:
         """A chart's SVG, drawn once per version of the table it shows."""
@@ -426,7 +451,10 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         from cx.cases import CaseError, CaseNotFound, case_queue
 
         try:
-            return _jsonable(case_queue(state.lake, queue=user.queue, status=status, limit=200))
+            return state.cases_cached(
+                ("queue", user.queue, status),
+                lambda: _jsonable(case_queue(state.lake, queue=user.queue, status=status, limit=200)),
+            )
         except CaseNotFound as exc:
             raise data.NotBuilt(data.layout.CX_CASES) from exc
         except CaseError as exc:
@@ -436,7 +464,7 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         from cx.cases import CaseNotFound, case_detail
 
         try:
-            case = case_detail(state.lake, case_id)
+            case = state.cases_cached(("case", case_id), lambda: case_detail(state.lake, case_id))
         except CaseNotFound as exc:
             raise ConsoleError(404, "case_not_found", str(exc)) from None
         if user.queue is not None and case.get("queue") != user.queue:
@@ -562,11 +590,12 @@ def create_console_app(settings: Settings, reader: data.LakeReader | None = None
         table: seconds), and dropped when an export is triggered from here."""
         send_time = settings.observation_time()
         key = (audience, send_time.replace(second=0, microsecond=0))
-        found = state.dry_runs.get(key)
-        if found is None:
-            found = compute_dry_run(audience, send_time)
-            state.dry_runs = {k: v for k, v in state.dry_runs.items() if k[1] == key[1]}  # older minutes are stale
-            state.dry_runs[key] = found
+        with state.dry_run_lock:  # concurrent viewers of one audience wait for one dry run, not start their own
+            found = state.dry_runs.get(key)
+            if found is None:
+                found = compute_dry_run(audience, send_time)
+                state.dry_runs = {k: v for k, v in state.dry_runs.items() if k[1] == key[1]}  # older minutes: stale
+                state.dry_runs[key] = found
         return found
 
     def compute_dry_run(audience: str, send_time: datetime) -> dict[str, Any]:

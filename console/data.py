@@ -49,14 +49,22 @@ class LakeReader:
         self.lake = lake
         self.recheck_seconds = recheck_seconds
         self._cache: dict[tuple[Table, str], _Cached] = {}
+        self._versions: dict[Table, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def version(self, table: Table) -> int:
+    def version(self, table: Table, *, fresh: bool = False) -> int:
+        """The table's Delta version, re-read at most every ``recheck_seconds`` unless ``fresh``."""
         from deltalake import DeltaTable
 
+        now = time.monotonic()
+        known = self._versions.get(table)
+        if not fresh and known is not None and now - known[1] < self.recheck_seconds:
+            return known[0]
         if not self.lake.exists(table):
             raise NotBuilt(table)
-        return DeltaTable(self.lake.uri(table)).version()
+        version = DeltaTable(self.lake.uri(table)).version()
+        self._versions[table] = (version, now)
+        return version
 
     def derived(self, table: Table, key: str, compute: Callable[[pa.Table], Any]) -> Any:
         """``compute(whole table)``, cached until the table's Delta version changes."""
