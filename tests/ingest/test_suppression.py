@@ -21,7 +21,7 @@ from spark_jobs.rules import load_rules
 from tests.activation.test_erasure import leftovers
 from tests.ingest.test_ingest_job import ingest, quarantine, rows
 
-ERASED = {"email": "annguyen@gmail.com", "phone": "+84912345678", "customer_ref": "C-42"}
+ERASED = {"email": "annguyen@gmail.com", "phone": "+84912345678", "customer_ref": "CUSREF-4242"}
 
 
 def _consents(*records: dict) -> list[dict]:
@@ -35,7 +35,7 @@ def test_suppressor_matches_identifiers_as_identity_resolution_normalises_them()
     assert found is not None
     parsed = pa.table(
         {
-            "customer_ref": [" C-42", None, None, "C-43", None, None],
+            "customer_ref": [" CUSREF-4242", None, None, "CUSREF-4243", None, None],
             "email": [None, " An.Nguyen+shop@GMAIL.com", None, None, "an.nguyen@yahoo.com", None],
             "phone": [None, None, "0912 345 678", None, "0912 345 679", None],
         }
@@ -96,13 +96,13 @@ def _link(lake: Lake, links: list[tuple[str, str, str, str, str]]) -> None:
 def test_an_erased_person_re_sent_in_a_file_does_not_come_back(spark, lake, landing, write_file) -> None:
     write_file("consent_events", "first.jsonl", _consents(
         {"consent_id": "CNS-1", "email": "An.Nguyen+shop@gmail.com"},
-        {"consent_id": "CNS-2", "customer_ref": "C-42", "phone": "0912 345 678"},
+        {"consent_id": "CNS-2", "customer_ref": "CUSREF-4242", "phone": "0912 345 678"},
         {"consent_id": "CNS-3", "email": "binh.tran@yahoo.com"},
     ))  # fmt: skip
     ingest(spark, lake, landing)
     _link(lake, [
         ("cus_an", "CNS-1", "email", "An.Nguyen+shop@gmail.com", ERASED["email"]),
-        ("cus_an", "CNS-2", "customer_ref", "C-42", ERASED["customer_ref"]),
+        ("cus_an", "CNS-2", "customer_ref", "CUSREF-4242", ERASED["customer_ref"]),
         ("cus_an", "CNS-2", "phone", "0912 345 678", ERASED["phone"]),
         ("cus_binh", "CNS-3", "email", "binh.tran@yahoo.com", "binh.tran@yahoo.com"),
     ])  # fmt: skip
@@ -114,7 +114,7 @@ def test_an_erased_person_re_sent_in_a_file_does_not_come_back(spark, lake, land
     write_file("consent_events", "resent.jsonl", _consents(
         {"consent_id": "CNS-1", "email": " AN.NGUYEN@gmail.com"},
         {"consent_id": "CNS-4", "phone": "+84 91 234 5678"},
-        {"consent_id": "CNS-5", "customer_ref": "C-42 ", "email": "an.work@yahoo.com"},
+        {"consent_id": "CNS-5", "customer_ref": "CUSREF-4242 ", "email": "an.work@yahoo.com"},
         {"consent_id": "CNS-6", "email": "chi.le@yahoo.com"},
         {"consent_id": "CNS-7", "email": "chi.le@yahoo.com", "status": "maybe"},
     ))  # fmt: skip
@@ -126,4 +126,4 @@ def test_an_erased_person_re_sent_in_a_file_does_not_come_back(spark, lake, land
     assert [(f, n) for f, n, _ in quarantine(lake, "consent_events")] == [("resent.jsonl", 5)]
     log = {r["file_path"].rsplit("/", 1)[-1]: r for r in rows(lake, layout.INGEST_LOG)}
     assert (log["resent.jsonl"]["suppressed"], log["resent.jsonl"]["accepted"]) == (3, 1)
-    assert leftovers(lake.root, ["an.nguyen", "0912 345 678", "91 234 5678", "an.work", "C-42"]) == []
+    assert leftovers(lake.root, ["an.nguyen", "0912 345 678", "91 234 5678", "an.work", "CUSREF-4242"]) == []
