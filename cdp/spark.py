@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _sail_lock = threading.Lock()
 _sail_server = None  # one embedded Sail server per process; it starts in well under a second
+EMBEDDED_SESSION_IDLE_SECONDS = 24 * 3600
 
 
 def _sail_address() -> str:
@@ -28,6 +29,10 @@ def _sail_address() -> str:
         if _sail_server is None:
             # Sail logs every session at INFO through RUST_LOG; keep the CLI readable unless asked otherwise.
             os.environ.setdefault("RUST_LOG", "error")
+            # Sail drops a session idle for 15 minutes (spark.session_timeout_secs, default 900), and the process's
+            # cached session then fails every call ("session ... is not running"): `cdp run` idles that long while
+            # dbt builds a large lake. The embedded server serves this process only, so keep sessions for a day.
+            os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(EMBEDDED_SESSION_IDLE_SECONDS))
             from pysail.spark import SparkConnectServer
 
             server = SparkConnectServer("127.0.0.1", 0)
