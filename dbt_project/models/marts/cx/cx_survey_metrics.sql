@@ -35,18 +35,7 @@ grouped as (
         survey_type,
         period_grain,
         period_start,
-        case
-            when grouping(touchpoint) = 0 then 'touchpoint'
-            when grouping(channel) = 0 then 'channel'
-            when grouping(store_id) = 0 then 'store'
-            else 'all'
-        end as dimension,
-        case
-            when grouping(touchpoint) = 0 then touchpoint
-            when grouping(channel) = 0 then channel
-            when grouping(store_id) = 0 then store_id
-            else 'all'
-        end as dimension_value,
+        {{ cx_dimension_columns() }},
         grouping(store_id) = 0 and store_id is null as is_without_store,
         count(*) as responses,
         count(*) filter (where not is_known_customer) as unknown_respondents,
@@ -71,18 +60,7 @@ score_counts as (
         survey_type,
         period_grain,
         period_start,
-        case
-            when grouping(touchpoint) = 0 then 'touchpoint'
-            when grouping(channel) = 0 then 'channel'
-            when grouping(store_id) = 0 then 'store'
-            else 'all'
-        end as dimension,
-        case
-            when grouping(touchpoint) = 0 then touchpoint
-            when grouping(channel) = 0 then channel
-            when grouping(store_id) = 0 then store_id
-            else 'all'
-        end as dimension_value,
+        {{ cx_dimension_columns() }},
         score,
         count(*) as answers
     from per_grain
