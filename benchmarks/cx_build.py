@@ -19,23 +19,21 @@ the CX share of one build is measured in the same run as the rest.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import marts_build  # noqa: E402
+from benchmarks.marts_build import timed  # noqa: E402
 from cdp import lake as layout  # noqa: E402
 from cdp.lake import Lake  # noqa: E402
 from marts.duckdb_delta import load_delta_extension  # noqa: E402
@@ -74,22 +72,6 @@ TICKETS = """select 'X' || customer || '-' || k as ticket_id, 'C' || customer as
     case when hash(customer, k, 6) % 10 < 6 then 1 else 2 + hash(customer, k, 6) % 3 end::integer as contact_count,
     hash(customer, k, 7) % 10 < 4 as escalated_to_human, 'help' as subject, null as body, 'vi' as language,
     null as order_id"""
-
-
-def timed(command: list[str]) -> tuple[float, float]:
-    """Run a command in its own process: (seconds, peak RSS in MB over the process tree)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    watched, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            peak = max(peak, marts_build._tree_rss(watched))
-        time.sleep(0.2)
-    output, _ = child.communicate()
-    seconds = time.perf_counter() - start
-    if child.returncode != 0:
-        raise RuntimeError(output[-4000:])
-    return seconds, peak / 2**20
 
 
 def node_seconds(lake: Lake) -> tuple[float, float]:

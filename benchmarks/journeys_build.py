@@ -17,23 +17,20 @@ Three timed steps, each a dbt run in its own process (peak RSS over the process 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import duckdb
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # the same inputs, writer and peak-memory sampling as the marts benchmark
-from benchmarks.marts_build import LINEAGE, SOURCE_SQL, _tree_rss, _write, synthesize  # noqa: E402
+from benchmarks.marts_build import LINEAGE, SOURCE_SQL, _write, synthesize, timed  # noqa: E402
 from cdp import lake as layout  # noqa: E402
 from cdp.lake import Lake  # noqa: E402
 from ingest.contracts import SOURCES  # noqa: E402
@@ -118,20 +115,9 @@ def child(lake_root: str, as_of: str, command: list[str]) -> None:
     run_dbt(lake, command, as_of=datetime.fromisoformat(as_of))
 
 
-def timed(lake: Lake, as_of: str, command: list[str]) -> tuple[float, float]:
-    args = [sys.executable, __file__, "--child", str(lake.root), as_of, json.dumps(command)]
-    start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            peak = max(peak, _tree_rss(watched))
-        time.sleep(0.2)
-    output, _ = process.communicate()
-    seconds = time.perf_counter() - start
-    if process.returncode != 0:
-        raise RuntimeError(output[-4000:])
-    return seconds, peak / 2**20
+def timed_dbt(lake: Lake, as_of: str, command: list[str]) -> tuple[float, float]:
+    """The dbt command in a child process of this script: (seconds, peak RSS in MB over the process tree)."""
+    return timed([sys.executable, __file__, "--child", str(lake.root), as_of, json.dumps(command)])
 
 
 def main() -> None:
@@ -171,9 +157,9 @@ def main() -> None:
             inputs.write_text(json.dumps(rows))
             print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
         exclude = ["build", "--exclude", *JOURNEYS]
-        baseline, baseline_mb = timed(lake, AS_OF, exclude)
+        baseline, baseline_mb = timed_dbt(lake, AS_OF, exclude)
         print(f"baseline marts build {baseline:.1f} s, {baseline_mb:.0f} MB", flush=True)
-        journeys, journeys_mb = timed(lake, AS_OF, ["build", "--select", *JOURNEYS])
+        journeys, journeys_mb = timed_dbt(lake, AS_OF, ["build", "--select", *JOURNEYS])
         print(f"journeys build {journeys:.1f} s, {journeys_mb:.0f} MB", flush=True)
         # 1% of customers come back the last day of the year: their events arrive with a later ingest time
         inputs.unlink()
@@ -181,7 +167,7 @@ def main() -> None:
             lake, 0, customers // 100, start="2025-12-31T12:00:00+00:00", span_seconds=43_200,
             ingested_at="2026-01-01T12:00:00+00:00", suffix="-new",
         )  # fmt: skip
-        again, again_mb = timed(lake, NEXT_DAY, ["build", "--select", *JOURNEYS])
+        again, again_mb = timed_dbt(lake, NEXT_DAY, ["build", "--select", *JOURNEYS])
         print(f"journeys incremental build {again:.1f} s, {again_mb:.0f} MB", flush=True)
         lines.append(
             f"| {customers:,} | {rows['events']:,} | {baseline:.1f} | {baseline_mb:,.0f} | {journeys:.1f} "

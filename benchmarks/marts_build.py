@@ -195,9 +195,8 @@ def _tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
-    """``cdp build`` in its own process: (seconds, peak RSS in MB over the process tree)."""
-    command = [str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of]
+def timed(command: list[str]) -> tuple[float, float]:
+    """Run a command in its own process: (seconds, peak RSS in MB over the process tree)."""
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     watched, peak = psutil.Process(child.pid), 0
@@ -210,6 +209,11 @@ def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
     if child.returncode != 0:
         raise RuntimeError(output[-4000:])
     return seconds, peak / 2**20
+
+
+def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
+    """``cdp build`` in its own process: (seconds, peak RSS in MB over the process tree)."""
+    return timed([str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of])
 
 
 def main() -> None:
