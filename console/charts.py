@@ -64,7 +64,8 @@ def trend(points: Sequence[dict[str, Any]], title: str, unit: str, limits: tuple
         ax.set_ylabel(unit)
         if limits:  # the scale's own range: an interval from a handful of answers can run past it
             ax.set_ylim(*limits)
-        ax.legend(loc="best", fontsize=7, frameon=False)
+        # Above the axes, not inside them: "best" still covered the line on short series.
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize=7, frameon=False, borderaxespad=0.2)
         return _svg(fig, title)
 
 
