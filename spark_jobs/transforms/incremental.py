@@ -72,26 +72,34 @@ def combine_incidence(previous: DataFrame, new: DataFrame) -> DataFrame:
 
 
 def regard_touched(
-    incidence: DataFrame, was_shared: DataFrame, touched_records: DataFrame, guard: DegreeGuard
+    incidence: DataFrame,
+    was_shared: DataFrame,
+    touched_records: DataFrame,
+    guard: DegreeGuard,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Re-apply the degree guard where new rows can change it: on every node of a record that gained rows (its
     record count or its linked identifiers may have grown). Other nodes keep the previous run's verdict.
 
     ``incidence``: all records, value-level drop reasons only; ``was_shared``: (node, _was_shared) of the previous
     run. Returns (every shared node with the guard's reason: (node, _shared), nodes whose verdict changed: (node));
-    the caller adds the reasons to the incidence."""
+    the caller adds the reasons to the incidence. ``checkpoint``: materialise the small intermediate frames once
+    (the touched nodes, the guard's verdict), so both results do not each re-scan the whole incidence."""
+    keep = checkpoint or (lambda df, _name: df)
     usable = incidence.where(F.col("drop_reason").isNull())
-    touched_nodes = usable.join(touched_records, "record_key", "left_semi").select("node").distinct()
+    touched_nodes = keep(usable.join(touched_records, "record_key", "left_semi").select("node").distinct(), "touched")
     holders = usable.join(touched_nodes, "node", "left_semi").select("record_key").distinct()
     # Every identifier of every holder: exact degrees for the touched nodes (others' are partial and ignored).
     around = usable.join(holders, "record_key", "left_semi")
-    verdict = (
+    verdict = keep(
         guard_shared_identifiers(around, guard)
         .join(touched_nodes, "node", "left_semi")
         .where(F.col("drop_reason").isNotNull())
         .groupBy("node")
-        .agg(F.min("drop_reason").alias("_shared"))
+        .agg(F.min("drop_reason").alias("_shared")),
+        "verdict",
     )
+    was_shared = keep(was_shared, "was-shared")
     kept = was_shared.join(touched_nodes, "node", "left_anti").select("node", F.col("_was_shared").alias("_shared"))
     shared = verdict.unionByName(kept)
     before = was_shared.join(touched_nodes, "node", "left_semi").select("node")
