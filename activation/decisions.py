@@ -98,12 +98,20 @@ def decide(inputs: DecisionInputs, audience: Audience, rules: Rules, send_time: 
 
 def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, send_time: datetime) -> pa.Table:
     """:func:`decide` on a connection where the inputs are relations named as in ``INPUT_NAMES`` with the columns of
-    the ``*_SCHEMA`` above (the lake reader passes views over the Delta tables, so nothing is copied twice)."""
+    the ``*_SCHEMA`` above (the lake reader passes views over the Delta tables, so nothing is copied twice); rows in
+    ``customer_id`` order."""
+    sql, params = decision_query(audience, rules, send_time)
+    con.execute("set TimeZone = 'UTC'")
+    return con.execute(f"select * from ({sql}) order by customer_id", params).to_arrow_table().cast(DECISIONS_SCHEMA)
+
+
+def decision_query(audience: Audience, rules: Rules, send_time: datetime) -> tuple[str, dict[str, object]]:
+    """The decisions as one SQL query over the ``INPUT_NAMES`` relations, with its parameters, in no particular
+    order: the export materialises it inside DuckDB (no round trip through Python) and sorts only what it sends."""
     caps = rules.caps_for(audience.purpose, audience.channel)
     quiet_countries, default_quiet = rules.quiet_countries(send_time, audience.channel)
     relevance = rules.campaigns.get(audience.name)
     promotional = audience.purpose in rules.care.promotional_purposes
-    con.execute("set TimeZone = 'UTC'")
     # The first cap that would be exceeded binds; with no cap broken, the report shows the first cap's state.
     cap_counts = ", ".join(
         f"count(*) filter (where purpose in ({', '.join(_lit(p) for p in cap.purposes)}) "
@@ -139,13 +147,21 @@ def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, 
                 )
     sql = f"""
     with latest_consent as (
-        select customer_id, status, consent_id, occurred_at
-        from consent_events
-        where purpose = $purpose and channel = $channel and occurred_at <= $send_time
-        qualify row_number() over (
-            partition by customer_id
-            order by occurred_at desc, (status = {winner}) desc, consent_id desc
-        ) = 1
+        -- The event in force per person: latest occurred_at, then the configured winner of a same-instant tie, then
+        -- the highest consent_id (a missing status or id loses, as it sorted last in the window this replaced).
+        -- arg_max is a hash aggregate (no sort per person); the instant and the tie rank share one integer key,
+        -- which compares faster than a wider struct key (1M people: 1.5 s against 1.7-3.1 s under load).
+        select customer_id, k.status, k.consent_id, k.occurred_at
+        from (
+            select customer_id,
+                   arg_max({{'status': status, 'consent_id': consent_id, 'occurred_at': occurred_at}},
+                           (epoch_us(occurred_at) * 3
+                                + case when status = {winner} then 2 when status is not null then 1 else 0 end,
+                            coalesce(consent_id, ''))) as k
+            from consent_events
+            where purpose = $purpose and channel = $channel and occurred_at <= $send_time
+            group by customer_id
+        )
     ),
     better as (
         select customer_id, arg_min(audience_name, priority) as better_audience
@@ -201,7 +217,6 @@ def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, 
         {"case " + cap_limit + f" else {caps[0].max_messages} end" if caps else "null::bigint"} as cap_limit,
         better_audience
     from reasons
-    order by customer_id
     """
     params = {
         "purpose": audience.purpose,
@@ -216,9 +231,7 @@ def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, 
         "hold_open_cases": rules.care.hold_open_cases,
         "hold_detractors": rules.care.hold_recent_detractors,
     }
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    result = con.execute(sql, used).to_arrow_table()
-    return result.cast(DECISIONS_SCHEMA)
+    return sql, {k: v for k, v in params.items() if f"${k}" in sql}
 
 
 DECISIONS_SCHEMA = pa.schema(

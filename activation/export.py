@@ -22,7 +22,6 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import write_deltalake
 
-from activation.decisions import SEND, decide_on
+from activation.decisions import SEND, decision_query
 from activation.destinations import Batch, DeadLetter, Destination, batch_key
-from activation.inputs import load_inputs, payload
+from activation.inputs import PAYLOAD_SCHEMA, load_inputs
 from activation.rules import Rules
 from cdp import lake as layout
 from cdp.lake import Lake
@@ -83,6 +82,7 @@ SYNC_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+UPSERT_SCHEMA = pa.schema([*PAYLOAD_SCHEMA, pa.field("row_hash", pa.string())])
 DELIVERY_SCHEMA = pa.schema(
     [
         ("sync_id", pa.string()),
@@ -124,31 +124,37 @@ class SyncReport:
 
 def _plan(
     con,  # type: ignore[no-untyped-def]
-    to_send: pa.Table,
     audience: str,
     destination: str,
     mode: str,
     last_completed: datetime | None,
 ) -> tuple[pa.Table, pa.Table]:
-    """(upserts, removals) for this sync from the people to send and the deliveries log (see the module docstring).
+    """(upserts, removals) for this sync from the decisions, the members' identifiers and the deliveries log (see the
+    module docstring), in one DuckDB pass over tables already in the connection.
 
-    Upserts keep the payload columns plus ``row_hash``; removals are ``customer_id`` and an empty ``row_hash``.
+    Upserts keep the payload columns plus ``row_hash``, in ``customer_id`` order (batch keys depend on it, so a
+    resumed sync makes the same batches); removals are ``customer_id`` and an empty ``row_hash``.
     """
-    con.register("to_send_payload", to_send)
+    # What the destination holds: the latest delivery per person, a removal winning a same-instant tie (the window
+    # this replaced ordered by op, and 'remove' < 'upsert'). arg_max is a hash aggregate: no sort of the log.
     con.execute(
-        "create or replace temp table state as select customer_id, op, row_hash, delivered_at from deliveries "
-        "where audience_name = ? and destination = ? "
-        "qualify row_number() over (partition by customer_id order by delivered_at desc, op) = 1",
+        "create or replace temp table state as select customer_id, s.op, s.row_hash, s.delivered_at from ("
+        "  select customer_id, arg_max({'op': op, 'row_hash': row_hash, 'delivered_at': delivered_at}, "
+        "    coalesce(epoch_us(delivered_at) * 3 + case op when 'remove' then 2 when 'upsert' then 1 else 0 end, "
+        "             -9223372036854775807)) s"
+        "  from deliveries where audience_name = ? and destination = ? group by customer_id)",
         [audience, destination],
+    )
+    con.execute(
+        "create or replace temp table sending as "
+        "select d.customer_id, c.email, c.phone, c.first_name, c.last_name, "
+        "md5(concat_ws(chr(31), coalesce(c.email, ''), coalesce(c.phone, ''), coalesce(c.first_name, ''), "
+        "              coalesce(c.last_name, ''))) as row_hash "
+        f"from decisions d left join customers c using (customer_id) where d.decision = '{SEND}'"
     )
     skip_held = "true" if mode == "diff" else "s.delivered_at > $last_completed" if last_completed else "true"
     upserts = con.execute(
         f"""
-        with sending as (
-            select *, md5(concat_ws(chr(31), coalesce(email, ''), coalesce(phone, ''), coalesce(first_name, ''),
-                                    coalesce(last_name, ''))) as row_hash
-            from to_send_payload
-        )
         select p.* from sending p left join state s
             on s.customer_id = p.customer_id and s.op = 'upsert' and s.row_hash = p.row_hash
         -- held unchanged: skipped in diff mode, and after an unfinished sync (resume without duplicates)
@@ -162,10 +168,10 @@ def _plan(
     else:
         removals_sql = (
             "select customer_id, '' as row_hash from state where op = 'upsert' "
-            "and customer_id not in (select customer_id from to_send_payload) order by customer_id"
+            "and customer_id not in (select customer_id from sending) order by customer_id"
         )
     removals = con.execute(removals_sql).to_arrow_table()
-    return upserts, removals
+    return upserts.cast(UPSERT_SCHEMA), removals
 
 
 def _last_completed(lake: Lake, audience: str, destination: str) -> datetime | None:
@@ -208,43 +214,37 @@ def export_audience(
     clock = time.perf_counter()
     loaded = load_inputs(lake, rules, audience_name, send_time)
     audience, con = loaded.audience, loaded.con
-    decisions = decide_on(con, audience, rules, send_time)
+    # The decisions stay in DuckDB (audit, counts and payload read them there); nothing is sorted but what is sent.
+    sql, params = decision_query(audience, rules, send_time)
+    con.execute(f"create temp table decisions as {sql}", params)
+    counts = {str(r): int(n) for r, n in con.execute("select reason, count(*) from decisions group by 1 order by 1")
+              .fetchall()}  # fmt: skip
+    members = sum(counts.values())
     seconds = {"decide": time.perf_counter() - clock}
-    counts = dict(Counter(decisions.column("reason").to_pylist()))
-    report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, decisions.num_rows, counts)
+    report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, members, counts)
     report.seconds = seconds
-    log.info("%s %s -> %s: %d members, %s", sync_id, audience.name, destination.name, decisions.num_rows, counts)
+    log.info("%s %s -> %s: %d members, %s", sync_id, audience.name, destination.name, members, counts)
     if dry_run:
         con.close()
         return report
 
-    n = decisions.num_rows
-
-    def constant(value: object, type_: pa.DataType) -> pa.Array:
-        return pa.repeat(pa.scalar(value, type_), n)
-
-    audit = pa.table(
-        {
-            "sync_id": constant(sync_id, pa.string()),
-            "customer_id": decisions["customer_id"],
-            "audience_name": constant(audience.name, pa.string()),
-            "destination": constant(destination.name, pa.string()),
-            "purpose": constant(audience.purpose, pa.string()),
-            "channel": constant(audience.channel, pa.string()),
-            **{c: decisions[c] for c in decisions.column_names if c != "customer_id"},
-            "rule_version": constant(rules.version, pa.string()),
-            "send_time": constant(send_time, pa.timestamp("us", tz="UTC")),
-        }
-    ).select(DECISION_AUDIT_SCHEMA.names)
     clock = time.perf_counter()
+    audit = con.execute(
+        "select $sync_id as sync_id, customer_id, $audience as audience_name, $destination as destination, "
+        "$purpose as purpose, $channel as channel, decision, reason, consent_id, consent_status, consent_at, "
+        "cap_name, cap_count, cap_limit, better_audience, $rule_version as rule_version, $send_time as send_time "
+        "from decisions",
+        {"sync_id": sync_id, "audience": audience.name, "destination": destination.name, "purpose": audience.purpose,
+         "channel": audience.channel, "rule_version": rules.version, "send_time": send_time},
+    ).to_arrow_table()  # fmt: skip
     _append(lake, layout.ACTIVATION_DECISIONS, audit.cast(DECISION_AUDIT_SCHEMA))
+    del audit
     _record(lake, report, "started", send_time, rules.version, run_by)
 
     seconds["audit"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    to_send = payload(con, decisions.filter(pc.equal(decisions["decision"], SEND)).select(["customer_id"]))
     last_completed = _last_completed(lake, audience.name, destination.name)
-    upserts, removals = _plan(con, to_send, audience.name, destination.name, mode, last_completed)
+    upserts, removals = _plan(con, audience.name, destination.name, mode, last_completed)
     con.close()
     if not destination.supports_removals:
         removals = removals.slice(0, 0)
