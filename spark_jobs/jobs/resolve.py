@@ -44,6 +44,7 @@ from spark_jobs.transforms.incremental import (
     regard_touched,
     scope_closure,
 )
+from spark_jobs.transforms.local_stitching import stitch_identifiers_locally
 from spark_jobs.transforms.stable_ids import assign_stable_ids
 from spark_jobs.transforms.stitching import merge_links, stitch_identifiers
 
@@ -106,6 +107,7 @@ def resolve_identities(
     retrain: bool = False,
     mode: str = "auto",
     max_new_share: float = 0.1,
+    local_scope_max_records: int = 50_000,
     progress: Progress | None = None,
     file_format: str = "delta",
     lock_stale_after: timedelta = DEFAULT_STALE_AFTER,
@@ -121,7 +123,10 @@ def resolve_identities(
     ``mode``: "full" resolves every record; "incremental" only the bronze rows no earlier run read and the earlier
     records they can change (see :mod:`spark_jobs.transforms.incremental`), and fails when that is not possible;
     "auto" runs incrementally when it can (same rules and model as the last run, every bronze table with ingest
-    lineage, new records at most ``max_new_share`` of the earlier ones) and fully otherwise."""
+    lineage, new records at most ``max_new_share`` of the earlier ones) and fully otherwise.
+
+    ``local_scope_max_records``: an incremental run whose scope holds at most this many records stitches it on the
+    driver (:mod:`spark_jobs.transforms.local_stitching`, the same rules and answer); 0 always stitches on Spark."""
     started = datetime.now(UTC)
     run_id = f"identity-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     report = ResolveReport(run_id=run_id, rules_tag=rules.tag, started_at=started)
@@ -144,6 +149,7 @@ def resolve_identities(
             bronze = {s: io.read(tables.bronze(s), pinned=True) for s in present}
             report.watermark = _watermark(bronze)
             run = _Run(spark, lake, rules, io, checkpoint, report, lap, say, default_region, present, bronze, lock)
+            run.local_scope_max_records = local_scope_max_records
             previous_run, reason = _plan(mode, retrain, io, rules, lake, report.watermark)
             report.mode_reason = reason
             if previous_run is not None:
@@ -185,6 +191,7 @@ class _Run:
     present: dict[str, Any]
     bronze: dict[str, DataFrame]
     lock: Any
+    local_scope_max_records: int = 0
 
     @property
     def now(self) -> F.Column:
@@ -286,18 +293,25 @@ class _Resolved:
 
 
 def _resolve_incidence(
-    run: _Run, incidence: DataFrame, *, retrain: bool, stored_profiles: DataFrame | None, scope: DataFrame | None = None
+    run: _Run,
+    incidence: DataFrame,
+    *,
+    retrain: bool,
+    stored_profiles: DataFrame | None,
+    scope: DataFrame | None = None,
+    local: bool = False,
 ) -> _Resolved:
     """Stitch, then link probabilistically, the records of ``incidence`` (guarded, value drop reasons set).
 
     With ``stored_profiles`` (an incremental run: the profiles outside the scope), candidate pairs are the scope's
-    profiles against every profile, and the model is never trained."""
+    profiles against every profile, and the model is never trained. ``local``: stitch on the driver (a small scope)."""
     rules, checkpoint, report = run.rules, run.checkpoint, run.report
     run.say("stitching identifiers")
     priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
     limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
     usable = incidence.where(F.col("drop_reason").isNull())
-    stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
+    stitch = stitch_identifiers_locally if local else stitch_identifiers
+    stitched = stitch(usable, rules.types_by_priority(), limits, checkpoint)
     report.rounds += stitched.rounds
     conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
     incidence = checkpoint(
@@ -475,7 +489,8 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
             if (stored is not None)
             else run.spark.createDataFrame([], _PROFILE_SCHEMA)
         )
-        resolved = _resolve_incidence(run, incidence, retrain=False, stored_profiles=outside, scope=scope)
+        local = report.scope_records <= run.local_scope_max_records
+        resolved = _resolve_incidence(run, incidence, retrain=False, stored_profiles=outside, scope=scope, local=local)
         if resolved.escaped is None or resolved.escaped.limit(1).count() == 0:
             break
         seeds = scope.unionByName(membership.join(resolved.escaped, "customer_id", "left_semi").select("record_key"))

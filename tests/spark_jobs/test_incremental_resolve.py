@@ -119,7 +119,11 @@ def lakes(spark, tmp_path):
     return lake, twin
 
 
-def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_probabilistic(spark, lakes):
+# The scope stitched on the driver (small scopes, the default) and on Spark (0: the path of big scopes).
+@pytest.mark.parametrize("local_scope_max_records", [50_000, 0], ids=["driver", "spark"])
+def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_probabilistic(
+    spark, lakes, local_scope_max_records
+):
     lake, twin = lakes
     before = customers_of(lake)
     assert before["orders:B1"] != before["orders:D1"]
@@ -128,7 +132,7 @@ def test_incremental_gives_the_full_runs_customers_on_join_bridge_split_new_and_
         for source, rows in AFTER.items():
             add_bronze(spark, target, source, rows, "ingest-2")
 
-    incremental = resolve(spark, lake, mode="incremental")
+    incremental = resolve(spark, lake, mode="incremental", local_scope_max_records=local_scope_max_records)
     full = resolve(spark, twin, mode="full")
     assert incremental.mode == "incremental" and full.mode == "full"
     assert incremental.new_records == 6

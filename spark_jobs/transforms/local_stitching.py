@@ -1,0 +1,164 @@
+"""Deterministic stitching of a small set of records on the driver: the rules of :mod:`.stitching`, in plain Python.
+
+An incremental run resolves a scope of a few thousand records, where the Spark path's cost is not the data but the
+number of small Spark actions (per identifier layer: a checkpoint, a limit check and connected-component rounds,
+each one a query). Collected once, the same layers run here with a union-find in milliseconds, and the result is
+written back as one frame. It must give exactly the Spark path's answer: the same accepted identifiers, the same
+component ids (the smallest node id of a component, an earlier component counting as its id) and the same conflict
+reasons; the tests run both on the same cases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pyspark.sql import DataFrame
+
+from spark_jobs.transforms.components import Checkpoint
+from spark_jobs.transforms.stitching import StitchResult
+
+Stats = dict[int, dict[str, int]]  # component -> id_type -> accepted identifiers of that type
+
+
+def stitch_identifiers_locally(
+    usable: DataFrame, types_in_order: list[str], limits: dict[str, int], checkpoint: Checkpoint
+) -> StitchResult:
+    """:func:`spark_jobs.transforms.stitching.stitch_identifiers` for a scope small enough to collect."""
+    rows = [(r.record_key, r.id_type, r.node) for r in usable.select("record_key", "id_type", "node").collect()]
+    assigned, conflicts = stitch_rows(rows, types_in_order, limits)
+    spark = usable.sparkSession
+    if not assigned:
+        raise ValueError("no usable identifiers to stitch: every identifier was empty, invalid, blocked or shared")
+    assigned_df = checkpoint(
+        spark.createDataFrame(
+            [(n, t, c) for n, (t, c) in sorted(assigned.items())], "node long, id_type string, component long"
+        ),
+        "stitch-assigned",
+    )
+    conflicts_df = checkpoint(
+        spark.createDataFrame(sorted(conflicts), "node long, id_type string, reason string"), "stitch-conflicts"
+    )
+    return StitchResult(assigned_df, conflicts_df, 0)
+
+
+def stitch_rows(
+    rows: Iterable[tuple[str, str, int]], types_in_order: list[str], limits: dict[str, int]
+) -> tuple[dict[int, tuple[str, int]], list[tuple[int, str, str]]]:
+    """(record_key, id_type, node) rows -> ({node: (id_type, component)} of accepted identifiers, conflicts as
+    (node, id_type, reason))."""
+    by_type: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))  # id_type -> record -> nodes
+    record_nodes: dict[str, set[int]] = defaultdict(set)
+    for record, id_type, node in set(rows):
+        by_type[id_type][record].add(node)
+        record_nodes[record].add(node)
+    assigned: dict[int, tuple[str, int]] = {}
+    conflicts: list[tuple[int, str, str]] = []
+    for id_type in types_in_order:
+        layer = by_type.get(id_type)
+        if not layer:
+            continue
+        nodes = {n for held in layer.values() for n in held}
+        touches: dict[int, set[int]] = defaultdict(set)  # node -> earlier components its records belong to
+        same_record: set[tuple[int, int]] = set()
+        for record, held in layer.items():
+            components = {assigned[n][1] for n in record_nodes[record] if n in assigned}
+            for node in held:
+                touches[node] |= components
+                same_record.update((node, other) for other in held if node < other)
+        stats: Stats = defaultdict(lambda: defaultdict(int))
+        for accepted_type, component in assigned.values():
+            stats[component][accepted_type] += 1
+        mapping, refused = _merge(nodes, touches, same_record, stats, limits, id_type)
+        conflicts.extend((node, id_type, reason) for node, reason in refused.items())
+        for node, (old_type, component) in assigned.items():
+            assigned[node] = (old_type, mapping.get(component, component))
+        assigned.update((node, (id_type, mapping[node])) for node in nodes if node in mapping)
+    return assigned, conflicts
+
+
+def _merge(
+    nodes: set[int],
+    touches: dict[int, set[int]],
+    same_record: set[tuple[int, int]],
+    stats: Stats,
+    limits: dict[str, int],
+    id_type: str,
+) -> tuple[dict[int, int], dict[int, str]]:
+    """(vertex -> component for this layer's accepted nodes and the earlier components they touch, refused nodes
+    with reasons), as :func:`spark_jobs.transforms.stitching._merge`."""
+    # 1. A node that alone would merge components beyond a limit is refused.
+    refused: dict[int, str] = {}
+    for node, components in touches.items():
+        if len(components) >= 2:
+            counts: dict[str, int] = defaultdict(int, {id_type: 1})
+            for component in components:
+                for t, n in stats.get(component, {}).items():
+                    counts[t] += n
+            if (reason := _exceeded(counts, limits)) is not None:
+                refused[node] = reason
+    for attempt in (1, 2):
+        parent: dict[int, int] = {}  # union-find forest
+        accepted = nodes - refused.keys()
+        for node in accepted:
+            _union(parent, node, node)
+            for component in touches.get(node, ()):
+                _union(parent, node, component)
+        for a, b in same_record:
+            if a not in refused and b not in refused:
+                _union(parent, a, b)
+        mapping = {v: _find(parent, v) for v in parent}
+        # 2. A chain of acceptable nodes may still merge beyond a limit: refuse the bridges of such components.
+        olds: dict[int, set[int]] = defaultdict(set)  # new component -> earlier components merged into it
+        for node in accepted:
+            for component in touches.get(node, ()):
+                olds[mapping[node]].add(component)
+        merges = {new for new, merged in olds.items() if len(merged) >= 2}
+        if not merges:
+            return mapping, refused
+        violating: dict[int, str] = {}
+        layer_count: dict[int, int] = defaultdict(int)
+        for node in accepted:
+            if mapping[node] in merges:
+                layer_count[mapping[node]] += 1
+        for new in merges:
+            counts = defaultdict(int)
+            for component in olds[new]:
+                for t, n in stats.get(component, {}).items():
+                    counts[t] += n
+            if layer_count[new]:
+                counts[id_type] += layer_count[new]
+            if (reason := _exceeded(counts, limits)) is not None:
+                violating[new] = reason
+        if not violating or attempt == 2:
+            return mapping, refused
+        paired = {n for pair in same_record for n in pair}
+        for node in accepted:
+            if mapping[node] in violating and (len(touches.get(node, ())) >= 2 or node in paired):
+                refused[node] = violating[mapping[node]]
+    raise AssertionError("unreachable")
+
+
+def _find(parent: dict[int, int], x: int) -> int:
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:  # path compression
+        parent[x], x = root, parent[x]
+    return root
+
+
+def _union(parent: dict[int, int], a: int, b: int) -> None:
+    for v in (a, b):
+        parent.setdefault(v, v)
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:  # the smaller id becomes the root: a component's id is its smallest vertex, as on Spark
+        parent[max(ra, rb)] = min(ra, rb)
+
+
+def _exceeded(counts: dict[str, int], limits: dict[str, int]) -> str | None:
+    """The reason :func:`spark_jobs.transforms.stitching._limits_exceeded` gives, or None within every limit."""
+    over = sorted(f"{n} {t}" for t, n in counts.items() if t in limits and n > limits[t])
+    if not over:
+        return None
+    return f"merge refused: the profile would hold {', '.join(over)} values, above max_per_profile"
