@@ -8,6 +8,7 @@ would skip back-dated snapshots, and Feast's first window only reaches a year ba
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -75,6 +76,7 @@ class Features:
         self._store: Any = None
         self._lock = threading.Lock()
         self._services: dict[str, tuple[Any, float]] = {}
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def describe(self) -> str:
         return (
@@ -181,6 +183,26 @@ class Features:
         """Online features (Feast's response) for customers: a feature service's, or ``view:feature`` refs."""
         refs: Any = self.service(service) if service else list(features)
         return self.store.get_online_features(features=refs, entity_rows=[{ENTITY_KEY: cid} for cid in customer_ids])
+
+    async def online_async(
+        self, customer_ids: Sequence[str], *, service: str | None = None, features: Sequence[str] = ()
+    ) -> Any:
+        """:meth:`online` for an event loop (the API): Redis is read through Feast's async client, so the loop serves
+        other requests while Redis answers and no request waits for a thread (a thread hop cost more than the read).
+
+        SQLite (local files, no async read in Feast) is read inline. Feast keeps one async Redis client per store,
+        bound to the loop that first used it; a call from another loop (a second test client) reads synchronously.
+        """
+        refs: Any = self.service(service) if service else list(features)
+        rows = [{ENTITY_KEY: cid} for cid in customer_ids]
+        store = self.store
+        if online_store_kind(self.settings) == "redis":
+            loop = asyncio.get_running_loop()
+            if self._async_loop is None:
+                self._async_loop = loop
+            if loop is self._async_loop:
+                return await store.get_online_features_async(features=refs, entity_rows=rows)
+        return store.get_online_features(features=refs, entity_rows=rows)
 
     def forget(self, customer_ids: Sequence[str]) -> int:
         """Delete customers from the online store (erasure); return how many stored rows or hashes went.
