@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,7 +115,9 @@ class SyncReport:
     dead_lettered: int = 0
     status: str = "completed"
     dead_letter_files: list[Path] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: decide, audit, plan, deliver
+    # wall time per stage: decide, audit (build the rows), plan (while the audit is written), audit_wait (for
+    # the write after the plan), deliver
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def decisions(self) -> dict[str, int]:
@@ -237,20 +240,32 @@ def export_audience(
         {"sync_id": sync_id, "audience": audience.name, "destination": destination.name, "purpose": audience.purpose,
          "channel": audience.channel, "rule_version": rules.version, "send_time": send_time},
     ).to_arrow_table()  # fmt: skip
-    _append(lake, layout.ACTIVATION_DECISIONS, audit.cast(DECISION_AUDIT_SCHEMA))
-    del audit
-    _record(lake, report, "started", send_time, rules.version, run_by)
-
-    seconds["audit"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+    # Read before the audit thread may create the syncs table (a half-created table cannot be opened).
     last_completed = _last_completed(lake, audience.name, destination.name)
-    upserts, removals = _plan(con, audience.name, destination.name, mode, last_completed)
-    con.close()
+
+    def write_audit(rows: pa.Table) -> None:
+        _append(lake, layout.ACTIVATION_DECISIONS, rows)
+        _record(lake, report, "started", send_time, rules.version, run_by)
+
+    # The audit is written while DuckDB plans the sync (the Delta writer and DuckDB both release the GIL, and the
+    # writer encodes on one core): nothing is delivered before the audit and the "started" record are committed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as pool:
+        audit_written = pool.submit(write_audit, audit.cast(DECISION_AUDIT_SCHEMA))
+        del audit
+        seconds["audit"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        try:
+            upserts, removals = _plan(con, audience.name, destination.name, mode, last_completed)
+        finally:
+            con.close()
+            seconds["plan"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            audit_written.result()  # re-raises a failed audit write: then nothing is sent
+            seconds["audit_wait"] = time.perf_counter() - clock
     if not destination.supports_removals:
         removals = removals.slice(0, 0)
 
     batch_size = batch_size or destination.batch_size
-    seconds["plan"] = time.perf_counter() - clock
     clock = time.perf_counter()
     error: str | None = None
     try:

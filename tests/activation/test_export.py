@@ -7,8 +7,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from activation.destinations import FileDrop, sha256_identifier
 from activation.explain import explain
@@ -139,3 +141,17 @@ def test_hashed_parquet_drop_has_no_plain_identifiers(activation_lake: Activatio
     assert rows[0]["email_sha256"] == sha256_identifier("email", "  Person.C1@Example.com ")
     assert rows[0]["phone_sha256"] == sha256_identifier("phone", "+84900000001")
     assert b"example.com" not in path.read_bytes()
+
+
+def test_nothing_is_sent_when_the_audit_cannot_be_written(activation_lake: ActivationLake) -> None:
+    """The audit is written while the sync is planned; if that write fails, the sync raises and delivers nothing."""
+    _setup(activation_lake)
+    lake = activation_lake.lake
+    # An audit table whose schema the decision rows cannot be appended to: deltalake refuses the write.
+    write_deltalake(lake.uri(layout.ACTIVATION_DECISIONS), pa.table({"sync_id": pa.array([1], pa.int64())}))
+    folder = lake.exports_dir() / "files"
+    with pytest.raises(Exception, match=r"(?i)schema"):
+        export_audience(lake, RULES, "spring_sale", FileDrop("files", folder), send_time=SEND_AT)
+    assert not folder.exists()
+    assert not lake.exists(layout.ACTIVATION_DELIVERIES)
+    assert not lake.exists(layout.ACTIVATION_SYNCS)
