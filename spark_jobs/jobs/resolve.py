@@ -504,6 +504,8 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         F.concat(previous_map.source, F.lit(":"), previous_map.source_record_id) == F.col("_key"),
         "left_semi",
     )
+    # The scope's rows, written once: ids, events and assigned_at each read them (not the whole map again).
+    previous_map = checkpoint(previous_map, "previous-map")
     identity_map, ids, events = _stable_outputs(run, resolved, previous_map)
     profiles = _profiles_out(run, resolved, ids)
     lap("stable_ids")
