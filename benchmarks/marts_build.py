@@ -216,6 +216,21 @@ def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
     return timed([str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of])
 
 
+def slowest_nodes(lake: Lake, count: int = 10) -> str:
+    """The last dbt invocation's slowest nodes (run_results.json) and whether dbt could parse only what changed."""
+    import json
+
+    work = lake.marts_dir()
+    results = json.loads((work / "target" / "run_results.json").read_text())
+    nodes = sorted(((r["execution_time"], r["unique_id"].split(".")[-1]) for r in results["results"]), reverse=True)
+    log = (work / "logs" / "dbt.log").read_text(errors="replace")
+    last_run = log[log.rfind("Running with dbt=") :]
+    reparsed = "full parse" if "Unable to do partial parsing" in last_run else "partial parse"
+    top = ", ".join(f"{name} {seconds:.1f}" for seconds, name in nodes[:count])
+    summed = sum(t for t, _ in nodes)
+    return f"dbt {results['elapsed_time']:.1f} s ({reparsed}), node times summed {summed:.1f} s: {top}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
@@ -233,12 +248,12 @@ def main() -> None:
         rows = synthesize(lake, customers)
         print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
         full, full_rss = timed_build(lake, AS_OF)
-        print(f"full build {full:.1f} s, {full_rss:.0f} MB", flush=True)
+        print(f"full build {full:.1f} s, {full_rss:.0f} MB; {slowest_nodes(lake)}", flush=True)
         new_orders = synthesize(
             lake, customers // 100, only=("orders",), ingested_at="2026-01-01T12:00:00+00:00", suffix="1"
         )["orders"]
         incremental, incremental_rss = timed_build(lake, NEXT_DAY)
-        print(f"incremental build {incremental:.1f} s, {incremental_rss:.0f} MB", flush=True)
+        print(f"incremental build {incremental:.1f} s, {incremental_rss:.0f} MB; {slowest_nodes(lake)}", flush=True)
         lines.append(
             f"| {customers:,} | {sum(rows.values()):,} | {full:.1f} "
             f"| {full_rss:,.0f} | {new_orders:,} | {incremental:.1f} | {incremental_rss:,.0f} "

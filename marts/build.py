@@ -17,6 +17,7 @@ from pathlib import Path
 from cdp import lake as layout
 from cdp.lake import Lake
 from marts.audiences import DBT_PROJECT, compile_audiences
+from marts.run_vars import AS_OF_ENV, CLV_REFIT_ENV
 from marts.source_tables import ensure_source_tables
 
 
@@ -36,25 +37,33 @@ class BuildReport:
         return [node for node, status, _ in self.results if status not in ("success", "pass")]
 
 
-def dbt_args(lake: Lake, as_of: datetime, env: str, extra_vars: dict | None = None) -> list[str]:
-    """The flags every dbt invocation of this lake takes (project, profile, target, working folders, vars)."""
+def dbt_args(lake: Lake, env: str, extra_vars: dict | None = None) -> list[str]:
+    """The flags every dbt invocation of this lake takes (project, profile, target, working folders).
+
+    ``--vars`` holds only the lake root, the same on every build of this lake: dbt re-parses the whole project when
+    the vars change, so as_of and clv_refit travel as environment variables (:func:`lake_environment`,
+    marts/run_vars.py).
+    """
     work = lake.marts_dir()
-    variables = {"lake_root": str(lake.root), "as_of": as_of.isoformat(), **(extra_vars or {})}
     return [
         "--project-dir", str(DBT_PROJECT),
         "--profiles-dir", str(DBT_PROJECT),
         "--target", env,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps(variables),
+        "--vars", json.dumps({"lake_root": str(lake.root), **(extra_vars or {})}),
     ]  # fmt: skip
 
 
 @contextmanager
-def lake_environment(lake: Lake, env: str) -> Iterator[None]:
-    # profiles.yml reads these (the DuckDB file lives under the lake); restored afterwards for the caller.
-    saved = {k: os.environ.get(k) for k in ("CDP_LAKE_ROOT", "CDP_ENV")}
-    os.environ.update(CDP_LAKE_ROOT=str(lake.root), CDP_ENV=env)
+def lake_environment(lake: Lake, env: str, *, as_of: datetime | None = None, clv_refit: bool = False) -> Iterator[None]:
+    """The environment of one dbt run: profiles.yml reads the lake root and target (the DuckDB file lives under the
+    lake), the lake plugin the run's as_of and clv_refit. Restored afterwards for the caller."""
+    values = {"CDP_LAKE_ROOT": str(lake.root), "CDP_ENV": env, CLV_REFIT_ENV: "true" if clv_refit else ""}
+    if as_of is not None:
+        values[AS_OF_ENV] = as_of.isoformat()
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -90,6 +99,7 @@ def run_dbt(
     *,
     as_of: datetime,
     env: str = "local",
+    clv_refit: bool = False,
     extra_vars: dict | None = None,
     progress: Callable[[str, str], None] | None = None,
 ) -> list[tuple[str, str, float]]:
@@ -101,8 +111,8 @@ def run_dbt(
             node = event.data.node_info
             progress(node.unique_id, node.node_status)
 
-    with lake_environment(lake, env):
-        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, as_of, env, extra_vars)])
+    with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit):
+        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, env, extra_vars)])
     results = []
     if result.result is not None and hasattr(result.result, "results"):
         results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
@@ -138,8 +148,7 @@ def build_marts(
         command += ["--select", select]
     if full_refresh:
         command.append("--full-refresh")
-    extra = {"clv_refit": True} if refit_clv else None
-    results = run_dbt(lake, command, as_of=as_of, env=env, extra_vars=extra, progress=progress)
+    results = run_dbt(lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress)
     return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
 
 

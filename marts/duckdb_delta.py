@@ -9,6 +9,7 @@ the console read the same files.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -37,24 +38,43 @@ def load_delta_extension(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_relation(
-    con: duckdb.DuckDBPyConnection, relation: str, path: str, *, mode: str = "overwrite", predicate: str | None = None
+    con: duckdb.DuckDBPyConnection, relation: str, path: str, *, mode: str = "overwrite", replace_on: str | None = None
 ) -> None:
     """Stream a DuckDB relation into the Delta table at ``path``.
 
     ``mode`` is ``overwrite`` (replace the table, schema included), ``append``, or ``replace_where``: replace only
-    the rows matching ``predicate`` (a snapshot re-run for the same ``as_of`` replaces itself, history stays).
+    the rows whose ``replace_on`` column holds a value the relation holds (a snapshot re-run for the same ``as_of``
+    replaces itself, history stays). The values come from the data, not from the model's config: a config is
+    rendered when dbt parses, and dbt does not re-parse for a new as_of (marts/run_vars.py).
     """
+    if mode == "replace_where":
+        if replace_on is None:
+            raise ValueError(f"delta_mode replace_where needs delta_replace_on (a column) for {relation}")
+        predicate = _values_predicate(con, relation, replace_on)
+        reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
+        if (Path(path) / "_delta_log").is_dir() and predicate is not None:
+            write_deltalake(path, reader, mode="overwrite", predicate=predicate)
+        else:
+            write_deltalake(path, reader, mode="append")
+        return
     reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
     if mode == "overwrite":
         write_deltalake(path, reader, mode="overwrite", schema_mode="overwrite")
     elif mode == "append":
         write_deltalake(path, reader, mode="append", schema_mode="merge")
-    elif mode == "replace_where":
-        if predicate is None:
-            raise ValueError(f"delta_mode replace_where needs delta_predicate for {relation}")
-        if (Path(path) / "_delta_log").is_dir():
-            write_deltalake(path, reader, mode="overwrite", predicate=predicate)
-        else:
-            write_deltalake(path, reader, mode="append")
     else:
         raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append or replace_where")
+
+
+def _values_predicate(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> str | None:
+    """A Delta predicate matching the distinct timestamps of ``column`` in ``relation`` (None when it is empty)."""
+    rows = con.sql(f'select distinct "{column}" from {relation} where "{column}" is not null').fetchall()
+    if not rows:
+        return None
+    values = []
+    for (value,) in rows:
+        if not isinstance(value, datetime):
+            kind = type(value).__name__
+            raise ValueError(f"delta_replace_on column {column} of {relation} holds {kind}, not a timestamp")
+        values.append(f"{column} = '{value.astimezone(UTC).isoformat()}'")
+    return " or ".join(values)

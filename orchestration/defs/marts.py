@@ -61,9 +61,10 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     settings, the_lake = lake.settings(), lake.lake()
     created, audiences = prepare(the_lake)
     context.log.info(json.dumps({"created_source_tables": created, "audiences": audiences}))
-    variables = {"lake_root": str(the_lake.root), "as_of": settings.observation_time().isoformat()}
-    args = ["build", "--target", settings.env, "--vars", json.dumps(variables)]
-    with lake_environment(the_lake, settings.env):
+    # as_of travels as CDP_AS_OF (the lake plugin sets it on DuckDB), not --vars: dbt re-parses everything when the
+    # vars change, and the lake root is the same on every run
+    args = ["build", "--target", settings.env, "--vars", json.dumps({"lake_root": str(the_lake.root)})]
+    with lake_environment(the_lake, settings.env, as_of=settings.observation_time()):
         yield from dbt.cli(args, context=context).stream()
 
 

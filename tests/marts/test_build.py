@@ -10,7 +10,7 @@ import pytest
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
-from marts.build import BuildFailed, build_marts
+from marts.build import BuildFailed, build_marts, dbt_args, lake_environment, prepare
 from marts.duckdb_delta import load_delta_extension
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
@@ -181,3 +181,25 @@ def test_a_failing_dbt_test_fails_the_build_with_the_node(built, tmp_path):
 def test_a_build_cannot_go_back_in_time(built):
     with pytest.raises(BuildFailed, match="before the last build"):
         build_marts(built, as_of=AS_OF - timedelta(days=30))
+
+
+def _parse_events(lake: Lake, as_of: datetime, extra_vars: dict | None = None) -> list[str]:
+    from dbt.cli.main import dbtRunner
+
+    events: list[str] = []
+    with lake_environment(lake, "local", as_of=as_of):
+        result = dbtRunner(callbacks=[lambda e: events.append(e.info.name)]).invoke(
+            ["parse", *dbt_args(lake, "local", extra_vars)]
+        )
+    assert result.success, result.exception
+    return events
+
+
+def test_a_new_as_of_keeps_dbt_partial_parsing(tmp_path):
+    """as_of travels outside --vars (a changed var makes dbt re-parse the whole project on every build)."""
+    lake = Lake(tmp_path / "lake")
+    prepare(lake)
+    assert "UnableToPartialParse" in _parse_events(lake, AS_OF)  # the first parse has no saved manifest
+    assert "UnableToPartialParse" not in _parse_events(lake, AS_OF + timedelta(days=1))
+    # the check can fail: a per-run --vars value defeats partial parsing
+    assert "UnableToPartialParse" in _parse_events(lake, AS_OF, {"clv_refit": True})

@@ -1,7 +1,8 @@
 {#-
   A model built as a DuckDB table (so tests, contracts and downstream models read it here) and then written to the
   lake as a Delta table at <lake_root>/<lake_layer>/<alias> by the `lake` plugin (marts/duckdb_delta.py).
-  Config: lake_layer (default gold), delta_mode (overwrite | append | replace_where), delta_predicate.
+  Config: lake_layer (default gold), delta_mode (overwrite | append | replace_where), delta_replace_on (the column
+  whose values in the new rows name the rows replace_where replaces).
 -#}
 {% materialization delta, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {%- set language = model['language'] -%}

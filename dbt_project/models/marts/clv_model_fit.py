@@ -1,7 +1,8 @@
 """The CLV fit (BG/NBD and Gamma-Gamma, PyMC-Marketing, maximum likelihood) so analysts can judge it.
 
-A fit is re-used until it is `clv_refit_days` older than as_of (or `clv_refit` is true): refitting every build
-costs more than everything else in an incremental build, and a customer base's parameters move slowly.
+A fit is re-used until it is `clv_refit_days` older than as_of (or `clv_refit` is true, or the run's CDP_CLV_REFIT:
+`cdp build --refit-clv`): refitting every build costs more than everything else in an incremental build, and a
+customer base's parameters move slowly.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -10,15 +11,18 @@ from datetime import UTC, datetime, timedelta
 def model(dbt, session):
     dbt.config(materialized="delta")
     from marts.clv import FIT_COLUMNS, fit_clv, fit_table, reusable_fit
+    from marts.run_vars import session_as_of, session_clv_refit
 
-    as_of = datetime.fromisoformat(dbt.config.get("as_of") or datetime.now(UTC).isoformat())
+    configured_as_of = dbt.config.get("as_of")  # plain calls: dbt passes only the config keys it sees called
+    configured_refit = dbt.config.get("clv_refit")
+    as_of = session_as_of(session, configured_as_of)  # the dbt var when given, else the run's (marts/run_vars.py)
     previous = reusable_fit(
         f"{dbt.config.get('lake_root')}/gold/clv_model_fit",
         as_of=as_of,
         max_age=timedelta(days=float(dbt.config.get("clv_refit_days"))),
         time_unit_days=float(dbt.config.get("clv_time_unit_days")),
     )
-    if previous is not None and str(dbt.config.get("clv_refit")).lower() != "true":
+    if previous is not None and not session_clv_refit(session, configured_refit):
         return previous
     summary = (
         dbt.ref("int_traits__purchases")

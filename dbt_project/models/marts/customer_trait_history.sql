@@ -1,7 +1,7 @@
 {{
     config(
         delta_mode='replace_where',
-        delta_predicate="as_of = '" ~ as_of_text() ~ "'",
+        delta_replace_on='as_of',
     )
 }}
 -- Traits snapshotted per run with their as_of (appended; a re-run for the same as_of replaces only its snapshot),

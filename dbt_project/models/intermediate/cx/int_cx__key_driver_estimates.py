@@ -4,16 +4,13 @@ joined to their order and ticket. Python models cannot carry a contract, so the 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from datetime import UTC, datetime
-
     from cx.key_drivers import AnalysisSettings, build_driver_matrix, key_drivers
+    from marts.run_vars import session_as_of
 
     # dbt finds the config keys a Python model reads by parsing its dbt.config.get calls: keep each call a plain
     # statement (inside an `or` expression it is missed and the value never arrives)
     configured = dbt.config.get("as_of")
-    as_of = datetime.fromisoformat(str(configured or "") or datetime.now(UTC).isoformat())
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
+    as_of = session_as_of(session, configured)  # the dbt var when given, else the run's (marts/run_vars.py)
     responses = (
         dbt.ref("stg_surveys__responses")
         .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")

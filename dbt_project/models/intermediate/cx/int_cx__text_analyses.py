@@ -9,10 +9,11 @@ the SQL mart cx_text_insights adds the customer and the contract.)
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from cx.text_insights import insights_table, parse_as_of, previous_insights
+    from cx.text_insights import insights_table, previous_insights
+    from marts.run_vars import session_as_of
 
     as_of_text = dbt.config.get("analysis_as_of")  # a plain call: dbt passes only the config keys it sees called
-    as_of = parse_as_of(str(as_of_text or ""))
+    as_of = session_as_of(session, as_of_text)  # the dbt var when given, else the run's (marts/run_vars.py)
     responses = (
         dbt.ref("stg_surveys__responses")
         .filter("comment is not null and trim(comment) <> ''")
@@ -26,9 +27,7 @@ def model(dbt, session):
             "concat_ws(chr(10), nullif(trim(subject), ''), nullif(trim(body), '')) as text, opened_at as written_at"
         )
     )
-    texts = responses.union(tickets).filter(
-        f"written_at is null or written_at <= '{as_of.isoformat()}'::timestamptz"
-    )
+    texts = responses.union(tickets).filter(f"written_at is null or written_at <= '{as_of.isoformat()}'::timestamptz")
     insights_path = dbt.config.get("insights_path")
     previous = previous_insights(str(insights_path))
     return insights_table(texts.arrow(), previous, analysed_at=as_of)
