@@ -238,6 +238,7 @@ def _resolve(settings: Settings, rules_path: Path | None, *, retrain: bool, full
             retrain=retrain,
             mode="full" if full else "auto",
             max_new_share=settings.identity_incremental_max_new_share,
+            local_scope_max_records=settings.identity_local_scope_max_records,
             progress=lambda step: progress.update(task, description=step),
         )
         progress.update(task, description="identity resolution done", total=1, completed=1)

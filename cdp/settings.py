@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="`cdp resolve` runs incrementally while the new bronze records are at most this share of the "
         "earlier ones; above it a full run is cheaper.",
     )
+    identity_local_scope_max_records: int = Field(
+        50_000,
+        ge=0,
+        description="An incremental identity run whose scope holds at most this many records stitches it on the "
+        "driver in one pass (the same rules and answer) instead of in many small Spark actions; 0: always on Spark.",
+    )
     max_record_bytes: int = Field(
         1_048_576, description="Landing records larger than this are quarantined (Segment's own limit is 32 KB)."
     )

@@ -74,6 +74,7 @@ def identity_resolution(context: dg.AssetExecutionContext, lake: LakeResource) -
         rules,
         default_region=settings.default_phone_region,
         max_new_share=settings.identity_incremental_max_new_share,
+        local_scope_max_records=settings.identity_local_scope_max_records,
         progress=context.log.info,
     )
     for table in IDENTITY_TABLES:
