@@ -102,7 +102,7 @@ class ServingState:
         from spark_jobs.rules import load_rules
 
         self.settings = settings
-        self.features = features or Features(settings)
+        self.features = features or Features(settings, serving=True)
         self.keys = ApiKeys(settings.api_keys)
         self.lookup = IdentityLookup(self.features.lake, load_rules(), settings.default_phone_region)
         self._views: dict[str, list[str]] | None = None
@@ -138,6 +138,7 @@ def create_app(settings: Settings, features: Features | None = None) -> FastAPI:
         except Exception as exc:  # the API still starts; requests answer 503 until the store is there
             log.warning("feature store not ready at start: %s", exc)
         yield
+        state.features.close()
 
     app = FastAPI(
         title="CDP profile API",

@@ -21,6 +21,7 @@ from cdp.lake import Lake
 from cdp.settings import FeatureOnlineStore, FeatureRegistry, Settings
 
 MATERIALISE_BATCH_ROWS = 20_000  # rows converted to protobuf and written per online-store batch
+REGISTRY_CACHE_SECONDS = 60  # how long a process reads Feast's cached registry before reading it again
 
 
 def features_dir(lake: Lake) -> Path:
@@ -60,18 +61,22 @@ def sqlalchemy_url(postgres_url: str) -> str:
     return f"postgresql+psycopg://{rest}"
 
 
-def repo_config(settings: Settings) -> RepoConfig:
+def repo_config(settings: Settings, *, registry_cache_seconds: int = REGISTRY_CACHE_SECONDS) -> RepoConfig:
+    """Feast's config for ``settings``. ``registry_cache_seconds=0`` keeps the registry cached until it is refreshed
+    explicitly (the API refreshes it in the background: see ``Features(serving=True)``)."""
     lake = Lake(settings.lake_root)
     local = features_dir(lake)
     registry: RegistryConfig
     if registry_kind(settings) == "file":
-        registry = RegistryConfig(registry_type="file", path=str(local / "registry.db"), cache_ttl_seconds=60)
+        registry = RegistryConfig(
+            registry_type="file", path=str(local / "registry.db"), cache_ttl_seconds=registry_cache_seconds
+        )
     else:
         # One registry database for every lake; projects (feature_project) keep environments apart.
         registry = SqlRegistryConfig(
             registry_type="sql",
             path=sqlalchemy_url(settings.postgres_url),
-            cache_ttl_seconds=60,
+            cache_ttl_seconds=registry_cache_seconds,
             sqlalchemy_config_kwargs={"echo": False, "pool_pre_ping": True},  # survive a Postgres restart
         )
     online: SqliteOnlineStoreConfig | RedisOnlineStoreConfig

@@ -6,6 +6,8 @@ as_of, and the online store then serves the latest values.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from feature_store.store import EPOCH, Features
@@ -99,3 +101,28 @@ def test_forget_removes_a_customer_from_the_online_store(features: Features):
     assert online["audiences"] == [None, None]
     assert features.online([ANA], features=["customer_profile:email"]).to_dict()["email"] == [None]
     assert features.forget([]) == 0
+
+
+def test_a_serving_store_sees_registry_changes_through_its_background_refresh(features: Features):
+    """The API's store never re-reads the registry inside a read: a service applied by another process appears once the
+    background refresh has run (without it, the cached registry would never show it)."""
+    from feast import FeatureService
+    from feast.errors import FeatureServiceNotFoundException
+
+    serving = Features(features.settings, serving=True, registry_refresh_seconds=0.2)
+    try:
+        assert serving.online([BINH], service="personalisation_v1").to_dict()["frequency"] == [1]
+        rfm = features.store.get_feature_view("customer_rfm")
+        features.store.apply([FeatureService(name="probe_v1", features=[rfm[["frequency"]]])])
+        deadline = time.monotonic() + 60  # a bound on the wait, not a latency figure
+        while True:
+            try:
+                serving.store.get_feature_service("probe_v1", allow_cache=True)  # the cached registry only
+                break
+            except FeatureServiceNotFoundException:
+                assert time.monotonic() < deadline, "the serving store never saw the new feature service"
+                time.sleep(0.1)
+        assert serving.online([BINH], service="probe_v1").to_dict() == {"customer_id": [BINH], "frequency": [1]}
+    finally:
+        serving.close()
+        features.store.delete_feature_service("probe_v1")
