@@ -8,8 +8,15 @@ All in one run, on one synthetic lake written straight in the marts' schemas (tw
 one audience stay for a fifth of them, a golden record each):
 - ``materialise``: ``cdp features materialize`` in its own process per store (wall time, peak RSS of that process).
 - ``SDK``: ``FeatureStore.get_online_features(personalisation_v1, one customer)``, one random customer per request.
+- ``SDK, 2 views``: the same 28 features laid out for the online path, the 25 trait features in one online-only view
+  (beside the eight views they also live in) plus the audiences view: applied and materialised in the benchmark's
+  project only, to measure what fewer views save per read (Feast reads and decodes per view).
+- ``SDK after a registry refresh``: the first read after ``refresh_registry()``, as Feast's registry cache (60 s) made
+  one read a minute pay before the API refreshed in the background (``Features(serving=True)``).
 - ``API``: ``POST /v1/features`` (personalisation_v1, one customer) to ``cdp serve`` in its own process, over HTTP
-  with a keep-alive client.
+  with a keep-alive client. With ``--baseline-rev REV``, a second server runs ``feature_store/`` as of ``REV`` (the
+  rest of the code as now) and requests alternate between the two, so both see the same load. ``GET`` of an unknown
+  path (404) on the same server is the HTTP floor: uvicorn, FastAPI routing and the client, no feature read.
 - ``floor``: the bytes Feast stored for that customer read with no Feast code: Redis ``HGETALL`` of its hash and a
   ``GET`` of the same bytes as one value; SQLite: the same per-view ``select`` Feast issues, and one select of the
   same bytes stored as one row.
@@ -25,6 +32,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -170,17 +178,20 @@ def materialise(lake: Lake, store: str, project: str) -> dict[str, float]:
     return {"wall_s": wall, "materialise_s": float(found[1]) if found else float("nan"), "peak_rss_mb": peak}
 
 
-def sdk_reads(features: Any, ids: list[str], requests: int, rng: random.Random) -> list[int]:
-    service = features.store.get_feature_service(SERVICE)
+def sdk_reads(features: Any, ids: list[str], requests: int, rng: random.Random, services: list[str]) -> list[list[int]]:
+    """Reads of one customer through each service in turn (same customer, same moment: the load hits all alike)."""
     store = features.store
+    resolved = [store.get_feature_service(name) for name in services]
     for _ in range(200):  # warm-up
-        store.get_online_features(features=service, entity_rows=[{"customer_id": rng.choice(ids)}]).to_dict()
-    samples = []
+        for service in resolved:
+            store.get_online_features(features=service, entity_rows=[{"customer_id": rng.choice(ids)}]).to_dict()
+    samples: list[list[int]] = [[] for _ in resolved]
     for _ in range(requests):
         row = [{"customer_id": rng.choice(ids)}]
-        t = time.perf_counter_ns()
-        store.get_online_features(features=service, entity_rows=row).to_dict()
-        samples.append(time.perf_counter_ns() - t)
+        for service, out in zip(resolved, samples, strict=True):
+            t = time.perf_counter_ns()
+            store.get_online_features(features=service, entity_rows=row).to_dict()
+            out.append(time.perf_counter_ns() - t)
     return samples
 
 
@@ -244,23 +255,41 @@ def sqlite_floor(
     return out
 
 
-def api_reads(lake: Lake, store: str, project: str, ids: list[str], requests: int, rng: random.Random) -> list[int]:
+def api_reads(
+    lake: Lake,
+    store: str,
+    project: str,
+    ids: list[str],
+    requests: int,
+    rng: random.Random,
+    baseline: tuple[str, Path] | None = None,
+) -> dict[str, list[int]]:
+    """``POST /v1/features`` to ``cdp serve`` (and to a baseline server, requests alternating), and a 404 floor."""
     import httpx
 
     from feature_store.auth import digest
 
-    port = 18000 + rng.randrange(1000)
     env = store_env(lake, store, project) | {"CDP_API_KEYS": f'{{"{digest(API_KEY)}": ["features:read"]}}'}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "cdp"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    clients: dict[str, httpx.Client] = {}
+    versions = [("now", env)]
+    if baseline:
+        rev, source = baseline
+        versions.append((f"baseline {rev}", env | {"PYTHONPATH": str(source)}))  # its feature_store/ comes first
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=30) as client:
-            for _ in range(600):
+        for label, server_env in versions:
+            port = 18000 + rng.randrange(2000)
+            server = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "cdp"), "serve", "--port", str(port)],
+                env=server_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            servers[label] = (port, server)
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=30)
+            clients[label] = client
+            for _ in range(900):
                 try:
                     if client.get("/v1/health").status_code == 200:
                         break
@@ -268,21 +297,85 @@ def api_reads(lake: Lake, store: str, project: str, ids: list[str], requests: in
                     pass
                 time.sleep(0.1)
             else:
-                raise RuntimeError("cdp serve did not start")
-            for _ in range(200):
-                client.post("/v1/features", json={"service": SERVICE, "customer_ids": [rng.choice(ids)]})
-            samples = []
-            for _ in range(requests):
-                body = {"service": SERVICE, "customer_ids": [rng.choice(ids)]}
+                raise RuntimeError(f"cdp serve ({label}) did not start")
+        calls = {f"API POST /v1/features ({label})": client for label, client in clients.items()}
+        samples: dict[str, list[int]] = {label: [] for label in calls}
+        floor = "API floor: GET of an unknown path, 404 (now)"
+        samples[floor] = []
+        for i in range(200 + requests):
+            body = {"service": SERVICE, "customer_ids": [rng.choice(ids)]}
+            for label, client in calls.items():
                 t = time.perf_counter_ns()
                 response = client.post("/v1/features", json=body)
-                samples.append(time.perf_counter_ns() - t)
+                if i >= 200:
+                    samples[label].append(time.perf_counter_ns() - t)
                 if response.status_code != 200:
                     raise RuntimeError(response.text)
-            return samples
+            t = time.perf_counter_ns()
+            clients["now"].get("/v1/no-such-path")
+            if i >= 200:
+                samples[floor].append(time.perf_counter_ns() - t)
+        return samples
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for client in clients.values():
+            client.close()
+        for _, server in servers.values():
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+TWO_VIEW_SERVICE = "personalisation_2views"
+
+
+def apply_two_view_layout(features: Any) -> None:
+    """The 25 trait features of personalisation_v1 in one online-only view, plus the audiences view, as a service;
+    materialised like the others (this project only: it measures the layout, the repo does not define it)."""
+    from feast import FeatureService, FeatureView
+
+    from feature_store.feature_repo.data_sources import lake_sources
+    from feature_store.feature_repo.entities import customer
+    from feature_store.feature_repo.feature_views import NO_TTL, feature_views
+
+    views = feature_views(lake_sources(features.lake))
+    service = features.store.get_feature_service(SERVICE)
+    schema = [f for p in service.feature_view_projections if p.name != views.audiences.name for f in p.features]
+    online = FeatureView(
+        name="customer_personalisation_online",
+        entities=[customer],
+        ttl=NO_TTL,
+        schema=schema,
+        source=views.rfm.batch_source,
+        online=True,
+    )
+    features.store.apply([online, FeatureService(name=TWO_VIEW_SERVICE, features=[online, views.audiences])])
+    from feature_store.store import EPOCH, prepare_offline_store
+
+    prepare_offline_store(features.lake)
+    features.store.materialize(start_date=EPOCH, end_date=SNAPSHOTS[-1], feature_views=[online.name])
+
+
+def reads_after_refresh(features: Any, ids: list[str], times: int, rng: random.Random) -> list[int]:
+    """The first read after each registry refresh (Feast re-resolves the service's views then)."""
+    store = features.store
+    service = store.get_feature_service(SERVICE)
+    samples = []
+    for _ in range(times):
+        store.refresh_registry()
+        row = [{"customer_id": rng.choice(ids)}]
+        t = time.perf_counter_ns()
+        store.get_online_features(features=service, entity_rows=row).to_dict()
+        samples.append(time.perf_counter_ns() - t)
+    return samples
+
+
+def baseline_source(rev: str, into: Path) -> Path:
+    """``feature_store/`` as of ``rev`` in a folder put first on the baseline server's path."""
+    folder = into / f"baseline-{rev}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "feature_store"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def historical(features: Any, ids: list[str], rows: int, rng: random.Random) -> float:
@@ -317,6 +410,9 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,redis")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--baseline-rev", default=None, help="also serve feature_store/ as of this git revision, requests alternating"
+    )
     args = parser.parse_args()
 
     from feature_store.store import Features
@@ -342,11 +438,18 @@ def main() -> None:
             materialise_rows.append((store, figures))
             print(f"{store}: materialised {figures}", flush=True)
             features.store.refresh_registry()
-            sdk = sdk_reads(features, ids, args.requests, rng)
-            latency_rows.append((store, "Feast SDK get_online_features", sdk))
+            labels = {SERVICE: "Feast SDK get_online_features"}
+            if store == "redis":
+                apply_two_view_layout(features)
+                labels[TWO_VIEW_SERVICE] = "Feast SDK, same 28 features from 2 views (layout experiment)"
+            sdk = sdk_reads(features, ids, args.requests, rng, list(labels))
+            latency_rows += [(store, label, samples) for label, samples in zip(labels.values(), sdk, strict=True)]
+            refreshed = reads_after_refresh(features, ids, 100, rng)
+            latency_rows.append((store, "Feast SDK, first read after a registry refresh (100 reads)", refreshed))
             print(f"{store}: SDK done", flush=True)
-            api = api_reads(lake, store, project, ids, args.requests, rng)
-            latency_rows.append((store, "API POST /v1/features", api))
+            baseline = (args.baseline_rev, baseline_source(args.baseline_rev, workdir)) if args.baseline_rev else None
+            api = api_reads(lake, store, project, ids, args.requests, rng, baseline)
+            latency_rows += [(store, label, samples) for label, samples in api.items()]
             print(f"{store}: API done", flush=True)
             if store == "redis":
                 floors = redis_floor(project, ids, args.requests, rng)
