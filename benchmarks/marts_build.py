@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -195,10 +196,10 @@ def _tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def timed(command: list[str]) -> tuple[float, float]:
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run a command in its own process: (seconds, peak RSS in MB over the process tree)."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
     watched, peak = psutil.Process(child.pid), 0
     while child.poll() is None:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -211,9 +212,33 @@ def timed(command: list[str]) -> tuple[float, float]:
     return seconds, peak / 2**20
 
 
-def timed_build(lake: Lake, as_of: str) -> tuple[float, float]:
-    """``cdp build`` in its own process: (seconds, peak RSS in MB over the process tree)."""
-    return timed([str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of])
+def timed_build(lake: Lake, as_of: str, code: Path | None = None) -> tuple[float, float]:
+    """``cdp build`` in its own process: (seconds, peak RSS in MB over the process tree). ``code``: another checkout
+    whose packages (its own dbt project included) come first on PYTHONPATH, e.g. a baseline commit's."""
+    env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+    command = [str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of]
+    return timed(command, env)
+
+
+def compare_incremental(workdir: Path, customers: int, baseline: Path, rounds: int) -> list[str]:
+    """On the lake a normal run left in ``workdir`` (full build, 1% new orders, incremental build): another 1% new
+    orders, then the next day's build on fresh copies of that lake, alternating this checkout and ``baseline`` (the
+    same load for both, within minutes)."""
+    lake = Lake(workdir / f"lake-{customers}")
+    synthesize(lake, customers // 100, only=("orders",), ingested_at="2026-01-02T12:00:00+00:00", suffix="2")
+    # each build runs on a fresh copy at the lake's own path (dbt's saved parse is per lake root)
+    pristine = workdir / f"lake-{customers}-pristine"
+    shutil.rmtree(pristine, ignore_errors=True)
+    lake.root.rename(pristine)
+    lines = ["| round | code | incremental build s | peak RSS MB | dbt |", "|---|---|---|---|---|"]
+    for round_ in range(1, rounds + 1):
+        for label, code in (("this checkout", None), (f"baseline {baseline}", baseline)):
+            shutil.rmtree(lake.root, ignore_errors=True)
+            shutil.copytree(pristine, lake.root)
+            seconds, rss = timed_build(lake, "2026-01-03T00:00:00+00:00", code)
+            lines.append(f"| {round_} | {label} | {seconds:.1f} | {rss:,.0f} | {slowest_nodes(lake, 6)} |")
+            print(lines[-1], flush=True)
+    return lines
 
 
 def slowest_nodes(lake: Lake, count: int = 10) -> str:
@@ -231,11 +256,47 @@ def slowest_nodes(lake: Lake, count: int = 10) -> str:
     return f"dbt {results['elapsed_time']:.1f} s ({reparsed}), node times summed {summed:.1f} s: {top}"
 
 
+def parse_cost(workdir: Path, repeats: int) -> list[str]:
+    """``dbt parse`` on an empty lake, each in its own process, for a new as_of each time: as_of in the environment
+    (this code) against as_of in ``--vars`` (before: a new var value makes dbt re-parse the whole project). The first
+    parse of each way absorbs the switch between them and is left out."""
+    import statistics
+    from datetime import datetime, timedelta
+
+    from marts.build import dbt_args, lake_environment, prepare
+
+    lake = Lake(workdir / "lake-parse")
+    shutil.rmtree(lake.root, ignore_errors=True)
+    prepare(lake)
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    start, lines = datetime.fromisoformat(AS_OF), []
+    for label, in_vars in (("as_of in the environment (DuckDB variable)", False), ("as_of in --vars (before)", True)):
+        seconds = []
+        for i in range(repeats + 1):
+            as_of = start + timedelta(days=len(lines) * 100 + i)
+            extra = {"as_of": as_of.isoformat()} if in_vars else None
+            with lake_environment(lake, "local", as_of=as_of):
+                elapsed, _ = timed([dbt, "parse", *dbt_args(lake, "local", extra)])
+            if i:
+                seconds.append(elapsed)
+        lines.append(f"| {label} | {repeats} | {statistics.median(seconds):.1f} | {min(seconds):.1f} |")
+    return ["| `dbt parse`, new as_of each time, own process | runs | median s | min s |", "|---|---|---|---|", *lines]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-marts"))
+    parser.add_argument("--parse-only", type=int, metavar="N", help="only time dbt's parse, N times each way")
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare the next incremental build with")
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: builds of each checkout")
     args = parser.parse_args()
+    if args.baseline:
+        print("\n".join(compare_incremental(args.workdir, args.customers[0], args.baseline, args.rounds)))
+        return
+    if args.parse_only:
+        print("\n".join(parse_cost(args.workdir, args.parse_only)))
+        return
     lines = [
         "| customers | bronze rows | full build s | peak RSS MB | new orders | incremental build s | peak RSS MB "
         "| incremental / full |",

@@ -123,6 +123,8 @@ def test_the_clv_fit_is_recorded(built):
     assert set(fits) == {"bg_nbd", "gamma_gamma"}
     assert fits["bg_nbd"]["customers"] == CUSTOMERS - 1  # every buyer; the refund-only customer never bought
     assert fits["bg_nbd"]["log_likelihood"] < 0 and fits["bg_nbd"]["time_unit_days"] == 7
+    # fitted on data up to the build's as_of, not the wall clock (the next build decides on re-use from it)
+    assert fits["bg_nbd"]["observation_end"] == AS_OF.astimezone(fits["bg_nbd"]["observation_end"].tzinfo)
 
 
 def test_identity_merge_keeps_membership_history_consistent(built, tmp_path):
