@@ -149,11 +149,15 @@ def load_inputs(
         f"{of_members} "
         "group by customer_id, channel, purpose, audience_name, date_trunc('day', delivered_at)"
     )
+    # One row per customer of either table (both keyed by customer_id): the engine left-joins the members to it, so
+    # joining the members here as well was one more 1M-row join (about 0.3 s of CPU at 1M members).
+    members_only = "where customer_id in (select customer_id from members)" if customer_id is not None else ""
     con.execute(
         "create temp view profiles as "
-        "select m.customer_id, c.country, t.age_band, t.gender, t.preferred_category, "
+        "select customer_id, c.country, t.age_band, t.gender, t.preferred_category, "
         "t.open_cases::bigint as open_cases, t.is_recent_detractor "
-        "from members m left join customers c using (customer_id) left join traits t using (customer_id)"
+        f"from (select * from customers {members_only}) c "
+        f"full join (select * from traits {members_only}) t using (customer_id)"
     )
     return LakeInputs(audience, con)
 
