@@ -448,7 +448,9 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
             f"{report.new_records:,} new records are {share:.1%} of the earlier ones, above "
             f"identity_incremental_max_new_share ({max_new_share:.0%}): a full run is cheaper"
         )
-    new = checkpoint(normalise_identifiers(new_raw, rules, run.default_region), "incidence-normalised")
+    new = checkpoint(
+        normalise_identifiers(new_raw, rules, run.default_region, checkpoint=checkpoint), "incidence-normalised"
+    )
     lap("normalise")
 
     say("finding the records the new ones can change")

@@ -44,7 +44,7 @@ def test_one_row_per_record_type_and_raw_value_keeping_the_earliest_time(spark):
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_country_hints_naming_one_region_normalise_alike(spark, processes):
+def test_country_hints_naming_one_region_normalise_alike(spark, checkpoint, processes):
     rows = [
         ("K1", None, "0912 345 678", None, "VN", T0),
         ("K2", None, "0912 345 678", None, "Việt Nam", T0),
@@ -56,6 +56,9 @@ def test_country_hints_naming_one_region_normalise_alike(spark, processes):
     ]
     normalised = normalise_identifiers(_incidence(spark, rows), RULES, "VN", processes=processes)
     got = {(r.source_record_id, r.id_type): (r.value, r.drop_reason) for r in normalised.collect()}
+    # The same answer when the keyed rows are checkpointed first (as an incremental run does).
+    staged = normalise_identifiers(_incidence(spark, rows), RULES, "VN", processes=processes, checkpoint=checkpoint)
+    assert {(r.source_record_id, r.id_type): (r.value, r.drop_reason) for r in staged.collect()} == got
     assert got == {
         ("K1", "phone"): ("+84912345678", None),
         ("K2", "phone"): ("+84912345678", None),
