@@ -10,7 +10,7 @@ import pytest
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
-from marts.build import BuildFailed, build_marts, dbt_args, lake_environment, prepare
+from marts.build import BuildFailed, build_marts, dbt_args, lake_environment, latest_as_of, prepare
 from marts.duckdb_delta import load_delta_extension
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
@@ -125,6 +125,21 @@ def test_the_clv_fit_is_recorded(built):
     assert fits["bg_nbd"]["log_likelihood"] < 0 and fits["bg_nbd"]["time_unit_days"] == 7
     # fitted on data up to the build's as_of, not the wall clock (the next build decides on re-use from it)
     assert fits["bg_nbd"]["observation_end"] == AS_OF.astimezone(fits["bg_nbd"]["observation_end"].tzinfo)
+
+
+def test_refit_clv_reaches_the_fit_without_dbt_vars(built):
+    """`cdp build --refit-clv` travels as CDP_CLV_REFIT (a DuckDB variable), not --vars; without it, re-use."""
+    as_of = latest_as_of(built)
+    assert as_of is not None
+
+    def fitted_at() -> datetime:
+        return {r["model"]: r for r in _read(built, layout.CLV_MODEL_FIT)}["bg_nbd"]["fitted_at"]
+
+    first = fitted_at()
+    build_marts(built, as_of=as_of, select="clv_model_fit")
+    assert fitted_at() == first
+    build_marts(built, as_of=as_of, select="clv_model_fit", refit_clv=True)
+    assert fitted_at() > first
 
 
 def test_identity_merge_keeps_membership_history_consistent(built, tmp_path):
