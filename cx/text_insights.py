@@ -13,6 +13,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from cx import text_analytics
@@ -95,62 +96,85 @@ def analyse_texts(texts: list[str | None]) -> list[tuple[TextInsight, str]]:
 
 def insights_table(
     texts: pa.Table | pa.RecordBatchReader,
-    previous: pa.Table | None,
+    previous: pa.Table | str | None,
     *,
     analysed_at: datetime,
     workers: int = 1,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pa.Table:
-    """One row per (source, source_id) of ``texts`` (columns source, source_id, text, written_at).
+    """One row per (source, source_id) of ``texts`` (columns source, source_id, text, written_at), in their order.
 
-    Each distinct text to analyse is analysed once. ``workers`` > 1 spreads them over that many processes
-    (``spark_jobs.processes``; the caller ends them with ``processes.shutdown()``), with the same rows; the dbt model
-    keeps one: on the shared 2-core machine two workers were slower than one process even for 18,000 distinct
-    texts (BENCHMARKS.md, "CX text analytics")."""
+    ``previous``: earlier analyses (columns source, source_id, text_hash, analyser_version and ANALYSIS_COLUMNS), as
+    an Arrow table or as the name of a table that ``con`` reads (the dbt model's own last result). A text whose hash
+    and analyser version match its previous row keeps that row's analysis; the others are analysed, each distinct
+    text once. The match is a DuckDB join, so only the texts to analyse become Python objects (matching 25,000
+    unchanged texts row by row in Python took longer than analysing them: BENCHMARKS.md, issue 5).
+
+    ``workers`` > 1 spreads the texts over that many processes (``spark_jobs.processes``; the caller ends them with
+    ``processes.shutdown()``), with the same rows; the dbt model keeps one: on the shared 2-core machine two workers
+    were slower than one process even for 18,000 distinct texts (BENCHMARKS.md, "CX text analytics")."""
 
     if isinstance(texts, pa.RecordBatchReader):
         texts = texts.read_all()
-    current = analyser_version()
-    kept: dict[tuple[str, str], tuple[str, dict]] = {}
-    if previous is not None:
-        for row in previous.to_pylist():
-            if row["analyser_version"] == current:
-                kept[(row["source"], row["source_id"])] = (row["text_hash"], row)
-    rows = texts.to_pylist()
-    digests = [text_hash(row["text"]) for row in rows]
-    # the texts to analyse, each distinct text once (generated and templated texts repeat a lot)
-    to_analyse: dict[str, str | None] = {}
-    for row, digest in zip(rows, digests, strict=True):
-        previous_row = kept.get((row["source"], row["source_id"]))
-        if (previous_row is None or previous_row[0] != digest) and digest not in to_analyse:
-            to_analyse[digest] = row["text"]
-    analysed = processes.parallel_map(analyse_texts, list(to_analyse.values()), workers)
-    fresh = dict(zip(to_analyse, analysed, strict=True))
-    columns: dict[str, list] = {name: [] for name in SCHEMA.names}
-    for row, digest in zip(rows, digests, strict=True):
-        previous_row = kept.get((row["source"], row["source_id"]))
-        if previous_row is not None and previous_row[0] == digest:
-            analysis = {name: previous_row[1][name] for name in ANALYSIS_COLUMNS}
-        else:
-            insight, masked_text = fresh[digest]
-            analysis = {
-                "language": insight.language,
-                "sentiment_label": insight.sentiment_label,
-                "sentiment_score": insight.sentiment_score,
-                "topics": insight.topics,
-                "key_phrases": insight.key_phrases,
-                "masked_text": masked_text,
-                "analysed_at": analysed_at,
-            }
-        values = {
-            "text_key": f"{row['source']}:{row['source_id']}",
-            "source": row["source"],
-            "source_id": row["source_id"],
-            "text_length": len(row["text"] or ""),
-            "written_at": row["written_at"],
-            "text_hash": digest,
-            "analyser_version": current,
-            **analysis,
+    values = texts.column("text").to_pylist()
+    keyed = pa.table(
+        {
+            "row_number": pa.array(range(texts.num_rows), pa.int64()),
+            "source": texts.column("source").cast(pa.string()),
+            "source_id": texts.column("source_id").cast(pa.string()),
+            "text_length": pa.array([len(value or "") for value in values], pa.int32()),
+            "written_at": texts.column("written_at").cast(pa.timestamp("us", tz="UTC")),
+            "text_hash": pa.array([text_hash(value) for value in values], pa.string()),
+            "text": texts.column("text").cast(pa.string()),
         }
-        for name in SCHEMA.names:
-            columns[name].append(values[name])
-    return pa.table(columns, schema=SCHEMA)
+    )
+    # a cursor of the caller's database: its own registrations, and it sees the dbt model's last committed table
+    cursor = (con if con is not None else duckdb.connect()).cursor()
+    cursor.register("cx_texts_in", keyed)
+    kept_columns = ", ".join(f"p.{name}" for name in ANALYSIS_COLUMNS)
+    if previous is None:  # nothing to keep: an empty table of the same columns
+        previous = SCHEMA.empty_table().select(["source", "source_id", "text_hash", "analyser_version",
+                                                *ANALYSIS_COLUMNS])  # fmt: skip
+    if isinstance(previous, pa.Table):
+        cursor.register("cx_previous_in", previous)
+        previous = "cx_previous_in"
+    # analyser_version() is a hex digest and `previous` a relation name of ours: nothing to quote
+    kept = cursor.sql(
+        f"""select t.source, t.source_id, {kept_columns} from cx_texts_in t join {previous} p
+            on p.source = t.source and p.source_id = t.source_id and p.text_hash = t.text_hash
+            and p.analyser_version = '{analyser_version()}'"""
+    ).to_arrow_table()
+    cursor.register("cx_kept", kept)
+    to_analyse = cursor.sql(
+        "select distinct on (text_hash) text_hash, text from cx_texts_in t "
+        "where not exists (select 1 from cx_kept k where k.source = t.source and k.source_id = t.source_id) "
+        "order by text_hash"
+    ).to_arrow_table()
+    analysed = processes.parallel_map(analyse_texts, to_analyse.column("text").to_pylist(), workers)
+    fresh = pa.table(
+        {
+            "text_hash": to_analyse.column("text_hash"),
+            "language": pa.array([insight.language for insight, _ in analysed], pa.string()),
+            "sentiment_label": pa.array([insight.sentiment_label for insight, _ in analysed], pa.string()),
+            "sentiment_score": pa.array([insight.sentiment_score for insight, _ in analysed], pa.float64()),
+            "topics": pa.array([insight.topics for insight, _ in analysed], pa.list_(pa.string())),
+            "key_phrases": pa.array([insight.key_phrases for insight, _ in analysed], pa.list_(pa.string())),
+            "masked_text": pa.array([masked for _, masked in analysed], pa.string()),
+        }
+    )
+    cursor.register("cx_fresh", fresh)
+    has_kept = "k.source is not null"
+    chosen = ", ".join(
+        f"case when {has_kept} then k.{name} else f.{name} end as {name}" for name in ANALYSIS_COLUMNS[:-1]
+    )
+    now = analysed_at.astimezone(UTC).isoformat()  # a literal: a bound parameter made DuckDB plan this 3x slower
+    result = cursor.sql(
+        f"""select t.source || ':' || t.source_id as text_key, t.source, t.source_id, {chosen},
+                case when {has_kept} then k.analysed_at else '{now}'::timestamptz end as analysed_at,
+                t.text_length, t.written_at, t.text_hash, '{analyser_version()}' as analyser_version
+            from cx_texts_in t
+            left join cx_kept k on k.source = t.source and k.source_id = t.source_id
+            left join cx_fresh f on f.text_hash = t.text_hash  -- an equi-join (an `and k...` made it a loop)
+            order by t.row_number""",
+    ).to_arrow_table()
+    return result.select(SCHEMA.names).cast(SCHEMA)

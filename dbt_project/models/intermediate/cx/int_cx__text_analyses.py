@@ -1,14 +1,17 @@
-"""Language, sentiment, topics and key phrases of every survey comment and ticket text (cx/text_analytics.py).
+"""Language, sentiment, topics and key phrases of every survey comment and ticket text (cx/text_insights.py).
 
-A text is analysed once: when its hash and the analyser version match the row already in gold.cx_text_insights,
-that row's analysis is kept, so a build analyses only new and changed texts. (dbt's incremental materialization
-does not write Delta and Python models cannot carry a contract, so this model re-uses the mart's last version and
-the SQL mart cx_text_insights adds the customer and the contract.)
+Incremental: a text is analysed once. Its row in this model's last result is kept while the text's hash and the
+analyser version (lexicons, topics.yaml, the code, the libraries) are the same; new and changed texts are analysed,
+and a changed analyser re-analyses everything. The model returns every current text, and the merge (the yml's
+merge_clauses) deletes the rows of texts that are gone, so nothing erased or withdrawn survives here. Without a
+last result (first build, `--full-refresh`, or after `cdp erase`, which deletes the marts' DuckDB file) the analyses
+are re-used from gold.cx_text_insights, from which erasure deleted the person's rows. The SQL mart cx_text_insights
+adds the customer and the contract (Python models cannot carry one).
 """
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
+    dbt.config(materialized="incremental", incremental_strategy="merge", unique_key="text_key")
     from cx.text_insights import insights_table, previous_insights
     from marts.run_vars import session_as_of
 
@@ -29,5 +32,6 @@ def model(dbt, session):
     )
     texts = responses.union(tickets).filter(f"written_at is null or written_at <= '{as_of.isoformat()}'::timestamptz")
     insights_path = dbt.config.get("insights_path")
-    previous = previous_insights(str(insights_path))
-    return insights_table(texts.arrow(), previous, analysed_at=as_of)
+    # the last result is read in DuckDB (only the texts to analyse become Python objects); gold when there is none
+    previous = str(dbt.this) if dbt.is_incremental else previous_insights(str(insights_path))
+    return insights_table(texts.arrow(), previous, analysed_at=as_of, con=session)
