@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from itertools import permutations
 
@@ -540,3 +541,46 @@ def key_drivers(
     settings = settings or AnalysisSettings()
     frames = [analyse_drivers(matrix[matrix["survey_type"] == s], s, settings) for s in survey_types]
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Re-using the last estimates (the dbt model int_cx__key_driver_estimates)
+
+
+def inputs_fingerprint(matrix: pd.DataFrame, settings: AnalysisSettings) -> str:
+    """A digest of everything the estimates depend on: the driver matrix (its rows in response order), the settings
+    and this module's code. Equal fingerprints give equal estimates (the bootstrap is seeded)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(repr(settings).encode())
+    ordered = matrix.sort_values("response_id", kind="stable").reset_index(drop=True)
+    digest.update(",".join(f"{name}:{dtype}" for name, dtype in ordered.dtypes.items()).encode())
+    digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def reusable_estimates(
+    previous: pd.DataFrame | None, *, fingerprint: str, as_of: datetime, refit_days: float
+) -> pd.DataFrame | None:
+    """The last estimates when they may stand for ``as_of``, else None (fit again).
+
+    They stand when their inputs' fingerprint equals ``fingerprint`` (no response arrived, no driver changed: a fit
+    would give the same table), or when they were computed for an as_of less than ``refit_days`` before this one
+    (responses arrived, but the shares of the whole history move slowly, as the CLV fit's parameters:
+    ``clv_refit_days``). ``refit_days`` 0 refits whenever the inputs changed. Re-used rows keep the as_of they were
+    computed for (``computed_for_as_of``) and their fingerprint."""
+    needed = {*RESULT_COLUMNS, "computed_for_as_of", "input_fingerprint"}
+    if previous is None or previous.empty or not needed <= set(previous.columns):
+        return None  # none yet, or written before fingerprints were recorded
+    fingerprints = set(previous["input_fingerprint"].dropna())
+    computed = pd.to_datetime(previous["computed_for_as_of"], utc=True)
+    if len(fingerprints) != 1 or computed.isna().any() or computed.nunique() != 1:
+        return None
+    if fingerprints == {fingerprint}:
+        return previous
+    age = pd.Timestamp(as_of).tz_convert("UTC") - computed.iloc[0]
+    if pd.Timedelta(0) <= age < pd.Timedelta(days=refit_days):
+        return previous
+    return None

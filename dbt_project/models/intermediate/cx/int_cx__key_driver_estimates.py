@@ -1,16 +1,35 @@
 """Key-driver estimates per survey type and driver (Python: cx/key_drivers.py), from survey responses up to as_of
-joined to their order and ticket. Python models cannot carry a contract, so the SQL mart cx_key_drivers adds it."""
+joined to their order and ticket. Python models cannot carry a contract, so the SQL mart cx_key_drivers adds it.
+
+Incremental: the bootstrap behind the intervals is most of this model's time, so the last estimates are re-used when
+their inputs' fingerprint is unchanged (no new response, no driver changed), or while they were computed for an
+as_of less than `cx_key_driver_refit_days` before this build's (cx.key_drivers.reusable_estimates). Re-used rows keep
+their computed_for_as_of: the fit's date. `--full-refresh` (or a lost marts DuckDB file) fits again.
+"""
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
-    from cx.key_drivers import AnalysisSettings, build_driver_matrix, key_drivers
+    # every build returns the whole table (one row per survey type x driver): the merge replaces the rows
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="merge",
+        unique_key=["survey_type", "driver"],
+        on_schema_change="append_new_columns",  # tables built before input_fingerprint existed gain it
+    )
+    from cx.key_drivers import (
+        AnalysisSettings,
+        build_driver_matrix,
+        inputs_fingerprint,
+        key_drivers,
+        reusable_estimates,
+    )
     from marts.run_vars import session_as_of
 
     # dbt finds the config keys a Python model reads by parsing its dbt.config.get calls: keep each call a plain
     # statement (inside an `or` expression it is missed and the value never arrives)
     configured = dbt.config.get("as_of")
     as_of = session_as_of(session, configured)  # the dbt var when given, else the run's (marts/run_vars.py)
+    refit_days = dbt.config.get("cx_key_driver_refit_days")
     responses = (
         dbt.ref("stg_surveys__responses")
         .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")
@@ -34,6 +53,13 @@ def model(dbt, session):
         seed=int(dbt.config.get("cx_key_driver_seed")),
         min_responses=int(dbt.config.get("cx_key_driver_min_responses")),
     )
-    table = key_drivers(build_driver_matrix(responses, orders, tickets), settings)
+    matrix = build_driver_matrix(responses, orders, tickets)
+    fingerprint = inputs_fingerprint(matrix, settings)
+    previous = session.sql(f"select * from {dbt.this}").df() if dbt.is_incremental else None
+    kept = reusable_estimates(previous, fingerprint=fingerprint, as_of=as_of, refit_days=float(refit_days))
+    if kept is not None:
+        return kept
+    table = key_drivers(matrix, settings)
     table["computed_for_as_of"] = as_of
+    table["input_fingerprint"] = fingerprint
     return table
