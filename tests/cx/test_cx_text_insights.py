@@ -175,3 +175,13 @@ def test_incremental_analyses_equal_a_full_build_and_gone_texts_leave(tmp_path, 
     assert {row["analyser_version"] for row in rows.values()} != {row["analyser_version"] for row in stepped.values()}
     assert "rudeness" in rows["survey_responses:SR-2"]["topics"]
     assert "rudeness" not in stepped["survey_responses:SR-2"]["topics"]
+
+
+def test_a_full_refresh_reuses_the_analyses_in_gold(lake):
+    """--full-refresh drops the incremental model; the analyses come back from gold.cx_text_insights, unchanged."""
+    before = _rows(lake)
+    build_marts(lake, as_of=AS_OF + timedelta(days=10), select="+cx_text_insights", full_refresh=True)
+    after = _rows(lake)
+
+    assert {key: after[key] for key in before} == before
+    assert after["survey_responses:SR-1"]["analysed_at"] == AS_OF
