@@ -1,6 +1,6 @@
 """The rows of ``gold.cx_text_insights``: texts in, analyses out, re-using the analyses of texts seen before.
 
-Called by the dbt Python model ``models/marts/cx/cx_text_insights.py``; kept here so that it runs and tests without
+Called by the incremental dbt Python model ``int_cx__text_analyses``; kept here so that it runs and tests without
 dbt. A text is re-analysed only when it is new, when its text changed (``text_hash``) or when the analyser changed
 (``analyser_version``: a hash of the lexicons, the topic taxonomy, this code and the library versions).
 """
