@@ -9,7 +9,8 @@ record id: 1% are held back. Then, on one warm Sail session:
 1. ``full, first run``: ``resolve_identities`` on the other 99% (trains the model, records the bronze watermark);
 2. the held-back rows are appended to bronze as a new ingest run (``_ingest_run_id`` = ``bench-new-rows``);
 3. ``full, same data``: a copy of that lake resolved with ``mode="full"`` (re-uses the saved model): the baseline;
-4. ``incremental``: the lake resolved with ``mode="incremental"``.
+4. ``incremental``: the lake resolved with ``mode="incremental"``; with several ``--local-scope-max-records``, once
+   per limit, each on its own copy of the lake as it was before (how large a scope is stitched on the driver).
 
 The ratio is (4) over (3). Both answers are compared record by record: same partition, same ids for the records
 whose id existed before.
@@ -90,6 +91,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--share", type=float, default=0.01, help="share of person records that arrive later")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-identity"))
+    parser.add_argument(
+        "--local-scope-max-records",
+        type=int,
+        nargs="+",
+        default=[50_000],
+        help="driver-stitching limits to compare: one incremental run per value, each on its own copy of the lake",
+    )
     args = parser.parse_args()
 
     from deltalake import write_deltalake
@@ -137,14 +145,27 @@ def main() -> None:
     new_records = sum(t.num_rows for t in held.values())
     shutil.rmtree(twin_root, ignore_errors=True)
     shutil.copytree(lake_root, twin_root)
+    limits, copies = args.local_scope_max_records, [lake_root]
+    for limit in limits[1:]:  # the same lake before its incremental run, once per further limit
+        copy = args.workdir / f"incremental-lake-{limit}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(lake_root, copy)
+        copies.append(copy)
     timed("full, same data (100%)", twin_root, mode="full")
-    timed("incremental (+1%)", lake_root, mode="incremental")
+    for limit, root in zip(limits, copies, strict=True):
+        label = "incremental (+1%)" + (f", driver limit {limit:,}" if len(limits) > 1 else "")
+        timed(label, root, mode="incremental", local_scope_max_records=limit)
 
-    after, reference = identity_map(lake_root), identity_map(twin_root)
+    reference = identity_map(twin_root)
+    after = identity_map(lake_root)
     same_partition = partition(after) == partition(reference)
     differing = sum(1 for k, v in after.items() if reference.get(k) != v)
+    for root in copies[1:]:  # every limit must give the same answer
+        other = identity_map(root)
+        same_partition &= partition(other) == partition(reference)
+        differing += sum(1 for k, v in other.items() if reference.get(k) != v)
 
-    full, incremental = rows[1]["seconds"], rows[2]["seconds"]
+    full = rows[1]["seconds"]
     print(f"## Identity: incremental run ({args.customers:,} customers, {new_records:,} new bronze rows)\n")
     print("```bash")
     print(" ".join(["$", ".venv/bin/python", *sys.argv]))
@@ -158,7 +179,8 @@ def main() -> None:
             f"| {r['run']} | {r['mode']} | {r['seconds']:.1f} | {r['records']:,} | {r['new']:,} | {r['scope']:,} | "
             f"{r['customers']:,} | {r['load']} | {steps} |"
         )
-    print(f"\nincremental / full on the same data: **{incremental / full:.2f}**")
+    for r in rows[2:]:
+        print(f"\n{r['run']} / full on the same data: **{r['seconds'] / full:.2f}**")
     print(
         f"\nsame partition as the full run: {same_partition}; records with another customer_id than in the full run: "
         f"{differing:,} of {len(after):,} (new ids that clash with an earlier one are salted with the run id)"
