@@ -37,13 +37,15 @@ class BuildReport:
         return [node for node, status, _ in self.results if status not in ("success", "pass")]
 
 
-def dbt_args(lake: Lake, env: str, extra_vars: dict | None = None) -> list[str]:
-    """The flags every dbt invocation of this lake takes (project, profile, target, working folders).
+def dbt_vars(lake: Lake, extra_vars: dict | None = None) -> str:
+    """The ``--vars`` of every dbt invocation of this lake: only the lake root, the same on every build. dbt
+    re-parses the whole project when the vars change, so as_of and clv_refit travel as environment variables
+    (:func:`lake_environment`, marts/run_vars.py)."""
+    return json.dumps({"lake_root": str(lake.root), **(extra_vars or {})})
 
-    ``--vars`` holds only the lake root, the same on every build of this lake: dbt re-parses the whole project when
-    the vars change, so as_of and clv_refit travel as environment variables (:func:`lake_environment`,
-    marts/run_vars.py).
-    """
+
+def dbt_args(lake: Lake, env: str, extra_vars: dict | None = None) -> list[str]:
+    """The flags every dbt invocation of this lake takes (project, profile, target, working folders, vars)."""
     work = lake.marts_dir()
     return [
         "--project-dir", str(DBT_PROJECT),
@@ -51,7 +53,7 @@ def dbt_args(lake: Lake, env: str, extra_vars: dict | None = None) -> list[str]:
         "--target", env,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps({"lake_root": str(lake.root), **(extra_vars or {})}),
+        "--vars", dbt_vars(lake, extra_vars),
     ]  # fmt: skip
 
 

@@ -47,23 +47,22 @@ def write_relation(
     replaces itself, history stays). The values come from the data, not from the model's config: a config is
     rendered when dbt parses, and dbt does not re-parse for a new as_of (marts/run_vars.py).
     """
+    if mode not in ("overwrite", "append", "replace_where"):
+        raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append or replace_where")
+    predicate = None
     if mode == "replace_where":
         if replace_on is None:
             raise ValueError(f"delta_mode replace_where needs delta_replace_on (a column) for {relation}")
-        predicate = _values_predicate(con, relation, replace_on)
-        reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
-        if (Path(path) / "_delta_log").is_dir() and predicate is not None:
-            write_deltalake(path, reader, mode="overwrite", predicate=predicate)
-        else:
-            write_deltalake(path, reader, mode="append")
-        return
+        predicate = _values_predicate(con, relation, replace_on)  # read before the relation is streamed
     reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
     if mode == "overwrite":
         write_deltalake(path, reader, mode="overwrite", schema_mode="overwrite")
     elif mode == "append":
         write_deltalake(path, reader, mode="append", schema_mode="merge")
-    else:
-        raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append or replace_where")
+    elif predicate is not None and (Path(path) / "_delta_log").is_dir():
+        write_deltalake(path, reader, mode="overwrite", predicate=predicate)
+    else:  # replace_where on a new table, or with no rows to replace
+        write_deltalake(path, reader, mode="append")
 
 
 def _values_predicate(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> str | None:

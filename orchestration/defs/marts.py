@@ -18,7 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from cdp import lake as layout
 from expectations.marts import validate_mart
 from marts.audiences import DBT_PROJECT
-from marts.build import lake_environment, manifest_path, prepare
+from marts.build import dbt_vars, lake_environment, manifest_path, prepare
 from orchestration.defs.identity import IDENTITY_MAP_KEY
 from orchestration.defs.ingest import LAKE_WRITES_POOL, bronze_key
 from orchestration.resources import LakeResource
@@ -61,9 +61,7 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     settings, the_lake = lake.settings(), lake.lake()
     created, audiences = prepare(the_lake)
     context.log.info(json.dumps({"created_source_tables": created, "audiences": audiences}))
-    # as_of travels as CDP_AS_OF (the lake plugin sets it on DuckDB), not --vars: dbt re-parses everything when the
-    # vars change, and the lake root is the same on every run
-    args = ["build", "--target", settings.env, "--vars", json.dumps({"lake_root": str(the_lake.root)})]
+    args = ["build", "--target", settings.env, "--vars", dbt_vars(the_lake)]  # as_of: lake_environment, not --vars
     with lake_environment(the_lake, settings.env, as_of=settings.observation_time()):
         yield from dbt.cli(args, context=context).stream()
 

@@ -86,7 +86,7 @@ def regard_touched(
     the caller adds the reasons to the incidence. ``checkpoint``: materialise the small intermediate frames once
     (the touched nodes, the guard's verdict), so both results do not each re-scan the whole incidence."""
     keep = checkpoint or (lambda df, _name: df)
-    # Written once (two narrow columns): the touched nodes, their holders and the holders' identifiers read it.
+    # Written once (three narrow columns): the touched nodes, their holders and the holders' identifiers read it.
     usable = keep(incidence.where(F.col("drop_reason").isNull()).select("record_key", "node", "drop_reason"), "usable")
     touched_nodes = keep(usable.join(touched_records, "record_key", "left_semi").select("node").distinct(), "touched")
     holders = usable.join(touched_nodes, "node", "left_semi").select("record_key").distinct()
