@@ -172,7 +172,8 @@ def synthesize(lake: Lake, customers: int, *, first: int = 0, only: tuple[str, .
                        "support_tickets": "opened_at", "events": "timestamp"}[source]  # fmt: skip
         idmap = f"""select 'cus_' || lpad(printf('%x', customer), 16, '0') as customer_id, '{source}' as source,
             {record} as source_record_id, 'customer_ref' as matched_by, 1.0::double as match_probability,
-            {time_column} as observed_at, 'bench' as rule_version, 'bench' as run_id
+            {time_column} as observed_at, 'bench' as rule_version, 'bench' as run_id,
+            timestamptz '{ingested_at}' as assigned_at
             from ({select.replace("select ", "select customer, ", 1)} from draws)"""
         _write(con, lake, layout.IDENTITY_MAP, idmap, OTHER_SOURCE_SCHEMAS[layout.IDENTITY_MAP])
         if source in PERSON_SOURCES:

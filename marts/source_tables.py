@@ -48,6 +48,7 @@ OTHER_SOURCE_SCHEMAS: dict[Table, pa.Schema] = {
             ("observed_at", _UTC_MICROS),
             ("rule_version", pa.string()),
             ("run_id", pa.string()),
+            ("assigned_at", _UTC_MICROS),  # when the record got its current customer_id
         ]
     ),
     layout.IDENTITY_IDENTIFIERS: pa.schema(

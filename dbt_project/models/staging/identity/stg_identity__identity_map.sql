@@ -9,7 +9,8 @@ renamed as (
         source_record_id,
         matched_by,
         match_probability,
-        observed_at
+        observed_at,
+        assigned_at
     from source
 )
 
