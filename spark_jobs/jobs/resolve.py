@@ -79,6 +79,7 @@ class ResolveReport:
     mode_reason: str = ""
     new_records: int = 0  # records with rows this run read for the first time (every record in a full run)
     scope_records: int = 0  # records this run resolved (every record in a full run)
+    scope_passes: int = 0  # times an incremental run resolved its scope (more than 1: the scope was widened)
     watermark: dict[str, list[str]] | None = None  # per source, the ingest runs read
     model_trained_at: str | None = None  # the probabilistic model used
 
@@ -431,11 +432,12 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     say, lap = run.say, run.lap
     say("finding new bronze rows")
     seen: dict[str, list[str]] = json.loads(previous_run["bronze_watermark"])
-    parts = []
+    parts, new_rows = [], {}
     for source, source_rules in run.present.items():
         rows = run.bronze[source]
         if seen.get(source):
             rows = rows.where(~F.col(INGEST_RUN_COLUMN).isin(seen[source]))
+        new_rows[source] = rows
         parts.append(extract_identifiers(source, rows, source_rules))
     new_raw = checkpoint(reduce(DataFrame.unionByName, parts), "incidence-raw")
     touched = checkpoint(new_raw.select("record_key").distinct(), "touched")
@@ -479,7 +481,15 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     )
     seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
     stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
+    if stored is not None:
+        # The earlier profiles a new record's attributes can be compared with (a blocking key in common): their
+        # customers join the first scope, so a new probabilistic link cannot reach outside it and the scope is
+        # resolved once. The widening below stays as a safety net (e.g. a link refused by an earlier run).
+        seeds = seeds.unionByName(_probabilistic_neighbours(run, new_rows, stored))
     for _widening in range(3):
+        report.scope_passes += 1
+        if report.scope_passes > 1:
+            say(f"widening the scope (pass {report.scope_passes}): a new link reached a customer outside it")
         try:
             scope, rounds = scope_closure(seeds, edges, membership, checkpoint)
         except ScopeDidNotConverge as exc:
@@ -554,6 +564,16 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         report.candidate_pairs = all_pairs.count()
         report.refused_links = all_pairs.where(F.col("refused_reason").isNotNull()).count()
     lap("write")
+
+
+def _probabilistic_neighbours(run: _Run, new_rows: dict[str, DataFrame], stored: DataFrame) -> DataFrame:
+    """(record_key) of the earlier profiles that share a blocking key with a new bronze row's person attributes."""
+    parts = [a for s, r in run.present.items() if (a := extract_attributes(s, new_rows[s], r)) is not None]
+    if not parts:
+        return run.spark.createDataFrame([], "record_key string")
+    attributes = run.checkpoint(normalise_attributes(reduce(DataFrame.unionByName, parts)), "new-attributes")
+    neighbours = matching.blocking_neighbours(stored, attributes, run.rules.probabilistic.blocking_rules)
+    return neighbours.select(F.col("profile_key").alias("record_key"))
 
 
 _PROFILE_SCHEMA = (

@@ -82,6 +82,21 @@ def candidate_pairs_touching(
     return union.groupBy("left_key", "right_key").agg(F.min("rule").alias("rule"))
 
 
+def blocking_neighbours(
+    profiles: DataFrame, attributes: DataFrame, blocking_rules: tuple[tuple[str, ...], ...]
+) -> DataFrame:
+    """(profile_key): the ``profiles`` that agree exactly with some row of ``attributes`` (normalised person
+    attributes, e.g. of new records) on every field of a blocking rule, i.e. every profile that
+    ``candidate_pairs`` could pair with a profile holding those attributes. Rows without both names are left out,
+    as :func:`person_profiles` leaves them out."""
+    named = attributes.where(F.col("first_name").isNotNull() & F.col("last_name").isNotNull())
+    parts = []
+    for fields in blocking_rules:
+        keys = named.where(reduce(lambda a, b: a & b, [F.col(f).isNotNull() for f in fields]))
+        parts.append(profiles.join(keys.select(*fields).distinct(), list(fields), "left_semi").select("profile_key"))
+    return reduce(DataFrame.unionByName, parts).distinct()
+
+
 def training_pairs(profiles: DataFrame, training_rules: tuple[tuple[str, ...], ...], max_pairs: int) -> DataFrame:
     """(left_key, right_key, rule) for EM: all pairs within each rule's blocks, whole blocks sampled (by a hash of
     the block key) down to about ``max_pairs`` per rule. Pairs are not de-duplicated across rules: each rule is

@@ -201,3 +201,24 @@ def test_auto_runs_fully_when_rules_change_or_too_many_records_are_new(spark, la
     assert report.mode == "full" and report.mode_reason.startswith("the identity rules changed")
     with pytest.raises(ValueError, match="identity rules changed"):
         resolve(spark, lake, mode="incremental")
+
+
+def test_a_new_record_linked_only_by_the_model_is_resolved_in_one_scope_pass(spark, lakes):
+    """Đào again, with a new email and no identifier in common with anyone: only the model links her to her earlier
+    contact. That customer is outside the identifiers' scope, so the run must bring it in before resolving (one pass),
+    not find the link and resolve a widened scope again."""
+    lake, twin = lakes
+    before = customers_of(lake)
+    dao_again = {**DAO, "contact_id": "K9", "email": "dao.home@yahoo.com", "first_name": "Thi Dao"}
+    for target in (lake, twin):
+        add_bronze(spark, target, "crm_contacts", [dao_again], "ingest-2")
+
+    incremental = resolve(spark, lake, mode="incremental")
+    full = resolve(spark, twin, mode="full")
+    assert incremental.mode == "incremental" and full.mode == "full" and incremental.new_records == 1
+    assert incremental.scope_passes == 1
+    after = customers_of(lake)
+    assert after["crm_contacts:K9"] == after["crm_contacts:K1"] == before["crm_contacts:K1"]
+    # K1's customer came in as K9's blocking neighbour; nobody else did (Mai shares Đào's last name only).
+    assert incremental.scope_records == 2
+    assert partition(after) == partition(customers_of(twin)) and after == customers_of(twin)

@@ -115,3 +115,31 @@ def test_random_pairs_are_the_same_for_a_seed_however_the_profiles_are_laid_out(
     assert len(first) == len(set(first)) == 300
     assert all(left != right for left, right in first)
     assert pairs(one_partition, 8) != first  # another seed draws other pairs
+
+
+def test_blocking_neighbours_are_the_profiles_a_candidate_pair_could_join_to_the_attributes(spark):
+    profiles = _profiles(
+        spark,
+        [
+            ("a", 1, "thi dao", "nguyen", DOB, "12 le loi", "hcm", "70000"),  # last name + birth date
+            ("b", 2, "thi mai", "nguyen", dt.date(1994, 2, 3), None, "hcm", "70000"),  # last name only: not blocked
+            ("c", 3, "thi dao", "tran", DOB, None, "hn", "10000"),  # first name + birth date
+            ("d", 4, "van an", "le", None, None, None, None),
+        ],
+    )
+    attributes = spark.createDataFrame(
+        [
+            ("new:1", None, "thi dao", "nguyen", "1 x", "hcm", DOB, "99999"),
+            ("new:2", None, None, "le", None, None, None, None),  # one name only: never a profile
+        ],
+        "record_key string, observed_at timestamp, first_name string, last_name string, address string, "
+        "city string, date_of_birth date, postcode string",
+    )
+    neighbours = {
+        r.profile_key for r in matching.blocking_neighbours(profiles, attributes, RULES.blocking_rules).collect()
+    }
+    assert neighbours == {"a", "c"}
+    # The same profiles as the candidate pairs between the attributes (made a profile) and the profiles.
+    new = _profiles(spark, [("new", 9, "thi dao", "nguyen", DOB, "1 x", "hcm", "99999")])
+    pairs = matching.candidate_pairs_touching(profiles.unionByName(new), new, RULES.blocking_rules).collect()
+    assert {r.left_key if r.right_key == "new" else r.right_key for r in pairs} == neighbours
