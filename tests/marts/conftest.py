@@ -38,10 +38,14 @@ class LakeWriter:
         ]
         write_deltalake(self.lake.uri(layout.bronze(source)), pa.Table.from_pylist(full, schema=schema), mode="append")
 
-    def link(self, customer_id: str, source: str, record_id: str, observed_at: datetime) -> None:
+    def link(
+        self, customer_id: str, source: str, record_id: str, observed_at: datetime, assigned_at: datetime | None = None
+    ) -> None:
+        """One identity-map row; ``assigned_at`` None is a map from before the identity job wrote that column."""
         self.identity.append(
             {"customer_id": customer_id, "source": source, "source_record_id": record_id, "matched_by": "customer_ref",
-             "match_probability": 1.0, "observed_at": observed_at, "rule_version": "test", "run_id": "test"}
+             "match_probability": 1.0, "observed_at": observed_at, "rule_version": "test", "run_id": "test",
+             "assigned_at": assigned_at}
         )  # fmt: skip
 
     def write_identity(self) -> None:

@@ -3,12 +3,14 @@
         materialized='incremental',
         unique_key='customer_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where customer_id not in (select customer_id from {{ ref('int_identity__customer_signatures') }})",
+        post_hook="delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_profile__rebuild_scope') }})
+            and customer_id not in (select customer_id from {{ ref('int_identity__customer_signatures') }})",
     )
 }}
 -- The golden record: one row per customer_id, each attribute chosen by survivorship (seeds/survivorship_rules.csv:
 -- source priority, then the most recent value, then the most frequent) and carrying the source it came from.
--- Incremental: only the customers in int_profile__rebuild_scope are computed; ids identity retired are deleted.
+-- Incremental: only the customers in int_profile__rebuild_scope are computed; ids of the scope identity retired
+-- (no records left) are deleted.
 
 {% set attributes = ['first_name', 'last_name', 'email', 'phone', 'date_of_birth', 'gender',
                      'address_line1', 'address_line2', 'city', 'postcode', 'state', 'country'] %}

@@ -1,23 +1,24 @@
 -- The customers whose golden record this build must (re)compute: all of them on the first build or a full refresh;
--- afterwards those whose records changed (signature) or whose CRM contact was re-exported since the last build.
+-- afterwards the customers of the records that changed since the last build (int_identity__record_changes: new,
+-- re-assigned or gone records, both the customer before and after, so merges and splits rebuild both sides) and
+-- those whose CRM contact was re-exported since the last build.
 -- The last build is read by name, not ref(), so it is state, not a dependency (no cycle in the DAG).
--- depends_on: {{ ref('int_identity__records') }}
 -- depends_on: {{ ref('stg_crm__contacts') }}
+-- depends_on: {{ ref('int_identity__record_changes') }}
+-- depends_on: {{ ref('int_identity__records') }}
 
 {% set previous = adapter.get_relation(this.database, this.schema, 'int_profile__golden_records') %}
 
-with signatures as (
-    select customer_id, records_signature from {{ ref('int_identity__customer_signatures') }}
-),
-
 {% if previous is not none and not flags.FULL_REFRESH %}
-last_build as (
-    select customer_id, records_signature, crm_ingested_until from {{ previous }}
+with changes as (
+    select * from {{ ref('int_identity__record_changes') }}
+    where previous_customer_id is distinct from customer_id or previous_observed_at is distinct from observed_at
 ),
 
 records_changed as (
-    select customer_id from signatures
-    anti join last_build using (customer_id, records_signature)
+    select customer_id from changes where customer_id is not null
+    union
+    select previous_customer_id as customer_id from changes where previous_customer_id is not null
 ),
 
 contacts_reexported as (
@@ -25,7 +26,9 @@ contacts_reexported as (
     from {{ ref('int_identity__records') }} as records
     inner join {{ ref('stg_crm__contacts') }} as contacts
         on records.source = 'crm_contacts' and records.source_record_id = contacts.contact_id
-    where contacts.ingested_at > (select coalesce(max(crm_ingested_until), '-infinity'::timestamptz) from last_build)
+    where contacts.ingested_at > (
+        select coalesce(max(crm_ingested_until), '-infinity'::timestamptz) from {{ previous }}
+    )
 ),
 
 final as (
@@ -34,8 +37,8 @@ final as (
     select customer_id from contacts_reexported
 )
 {% else %}
-final as (
-    select customer_id from signatures
+with final as (
+    select distinct customer_id from {{ ref('int_identity__records') }}
 )
 {% endif %}
 
