@@ -243,6 +243,60 @@ def file_framer(contract: SourceContract, max_record_bytes: int) -> Callable[[in
     return frame_file
 
 
+RAW_SCHEMA = "_source_file string, _row_number long, _raw string"
+
+
+def jsonl_lines(path: str, numbers: set[int]) -> dict[int, str]:
+    """The raw text of the given lines of a JSON-lines file, exactly as :func:`frame_jsonl` frames it (numbered
+    from 1, without the line end, a leading byte-order mark dropped), read as a stream that stops after the last
+    line wanted: a duplicate near the top of a file costs little more than its own line."""
+    found: dict[int, str] = {}
+    last = max(numbers)
+    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number in numbers:
+                text = line.rstrip(b"\r\n")
+                found[number] = (text.removeprefix(b"\xef\xbb\xbf") if number == 1 else text).decode("utf-8")
+                if number == last:
+                    break
+    return found
+
+
+def raw_records(
+    contract: SourceContract, max_record_bytes: int
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the ``mapInArrow`` function that reads the raw text of records again from their landing files: input
+    rows (_source_file, _row_number), output :data:`RAW_SCHEMA`. For the few records whose raw text the job did not
+    checkpoint (valid rows found later to be duplicates). A JSON-lines file is read as a stream up to its last line
+    wanted; a CSV file, whose records may span lines, is framed again."""
+    frame_file = file_framer(contract, max_record_bytes)
+
+    def reread(rows: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        wanted: dict[str, set[int]] = {}
+        for batch in rows:
+            paths, numbers = batch.column("_source_file").to_pylist(), batch.column("_row_number").to_pylist()
+            for path, number in zip(paths, numbers, strict=True):
+                wanted.setdefault(path, set()).add(number)
+        for path, lines in wanted.items():
+            if path.removesuffix(".gz").endswith(".csv"):
+                records = frame_file(0, path, "")
+                records = records.filter(pc.is_in(records.column("_row_number"), pa.array(sorted(lines), pa.int64())))
+                found = dict(
+                    zip(records.column("_row_number").to_pylist(), records.column("_raw").to_pylist(), strict=True)
+                )
+            else:
+                found = jsonl_lines(path, lines)
+            if len(found) < len(lines):  # the file changed or went away since it was framed in this run
+                raise RuntimeError(f"{path}: lines {sorted(lines - found.keys())[:5]} are gone; was the file changed?")
+            numbers = sorted(found)
+            yield pa.RecordBatch.from_pydict(
+                {"_source_file": [path] * len(numbers), "_row_number": numbers, "_raw": [found[n] for n in numbers]},
+                schema=pa.schema([("_source_file", pa.string()), ("_row_number", pa.int64()), ("_raw", pa.string())]),
+            )
+
+    return reread
+
+
 def frame_files(
     contract: SourceContract, max_record_bytes: int
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:

@@ -28,14 +28,17 @@ from cdp import lake as layout
 from cdp.lake import Lake
 from cdp.tables import append, delete_where, read_table
 from ingest.contracts import SOURCES, SourceContract
+from ingest.framing import RAW_SCHEMA, raw_records
 from ingest.parsing import frame_and_parse, parsed_schema
 from ingest.suppression import Suppressor, suppressor
 from ingest.validation import (
     accepted_rows,
     find_repeats,
+    missing_raw,
     per_file_counts,
     quarantined_rows,
     type_and_check,
+    with_raw,
     with_repeats,
 )
 
@@ -210,10 +213,12 @@ def ingest_source(
     # These files live for one run and are read whole: LZ4 (zstd's smaller files cost more CPU than they save) and
     # no column statistics (nothing prunes on them).
     staging = lake.staging_dir(run_id) / contract.name
-    checkpoint = type_and_check(parsed, contract).write.mode("overwrite")
+    # The raw text, two thirds of the bytes, is checkpointed only for rows that may be quarantined (type_and_check).
+    checkpoint = type_and_check(parsed, contract, raw_of_valid_rows=False).write.mode("overwrite")
     checkpoint.options(compression="lz4_raw", statistics_enabled="none").parquet(str(staging / "validated"))
     try:
         checked = spark.read.parquet(str(staging / "validated"))
+        repeated = False
         if contract.dedupe_on:
             already = None
             if lake.exists(bronze_table):
@@ -221,12 +226,19 @@ def ingest_source(
             # Only the few repeats are written; each output below joins them back by broadcast.
             repeats_dir = staging / "repeats"
             find_repeats(checked, contract.dedupe_on, already).write.mode("overwrite").parquet(str(repeats_dir))
-            if any(repeats_dir.glob("*.parquet")):  # an empty result writes no file at all
+            repeated = any(repeats_dir.glob("*.parquet"))  # an empty result writes no file at all
+            if repeated:
                 checked = with_repeats(checked, spark.read.parquet(str(repeats_dir)))
         counts = {row._source_file: row for row in per_file_counts(checked).collect()}
         append(_with_run(accepted_rows(checked, contract), run_id, ingested_at), lake, bronze_table)
         if any(row.quarantined or row.file_error for row in counts.values()):
-            append(_with_run(quarantined_rows(checked), run_id, ingested_at), lake, quarantine_table)
+            quarantined = quarantined_rows(checked)
+            if repeated:  # duplicates of another file or run that were valid rows: their raw text from the files
+                reread = missing_raw(quarantined).repartition(min(len(files), 64), "_source_file")
+                quarantined = with_raw(
+                    quarantined, reread.mapInArrow(raw_records(contract, max_record_bytes), RAW_SCHEMA)
+                )
+            append(_with_run(quarantined, run_id, ingested_at), lake, quarantine_table)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -38,17 +38,21 @@ _PASSED_THROUGH = (
     ("_raw", pa.string()),
     ("_frame_error", pa.string()),
 )
+# Set on every record whose deduplication key occurs more than once in the same file (or batch): one of them will
+# be quarantined as a duplicate, so the job keeps its raw text in the checkpoint (``type_and_check``).
+KEY_REPEATED = "_key_repeated"
 
 
 def parsed_schema(contract: SourceContract) -> str:
-    """Spark schema of parsed rows: lineage, the raw text, the framing error, then one string per field."""
+    """Spark schema of parsed rows: lineage, the raw text, the framing error, the repeated-key flag, then one string
+    per field."""
     names = {pa.int32(): "int", pa.int64(): "long", pa.string(): "string"}
     lineage = [f"{name} {names[kind]}" for name, kind in _PASSED_THROUGH]
-    return ", ".join([*lineage, *(f"`{f.name}` string" for f in contract.fields)])
+    return ", ".join([*lineage, f"{KEY_REPEATED} boolean", *(f"`{f.name}` string" for f in contract.fields)])
 
 
 def _arrow_schema(contract: SourceContract) -> pa.Schema:
-    return pa.schema([*_PASSED_THROUGH, *((f.name, pa.string()) for f in contract.fields)])
+    return pa.schema([*_PASSED_THROUGH, (KEY_REPEATED, pa.bool_()), *((f.name, pa.string()) for f in contract.fields)])
 
 
 def _quoted(name: str) -> str:
@@ -113,6 +117,15 @@ def _children(contract: SourceContract, parent: str) -> list[str]:
     return [path.partition(".")[2] for path in paths if path.startswith(parent + ".")]
 
 
+def repeated_keys(keys: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True where the (non-null) key occurs more than once in ``keys``: a hash count, a few ms per 100k rows."""
+    counts = pc.value_counts(keys)
+    repeated = counts.field("values").filter(
+        pc.and_(pc.greater(counts.field("counts"), 1), counts.field("values").is_valid())
+    )
+    return pc.fill_null(pc.is_in(keys, value_set=repeated, skip_nulls=True), False)
+
+
 def _trimmed(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """Spaces (only, as Spark's ``trim``) cut from both ends; an empty value is null: "  " is missing."""
     trimmed = pc.utf8_trim(values, characters=" ")
@@ -127,6 +140,7 @@ class RecordParser:
         self.schema = _arrow_schema(contract)
         self._sql = _parse_sql(contract)
         self._fields = contract.field_names
+        self._key = contract.dedupe_on
         # Optional free text passes through as sent; the rest is trimmed (in Arrow: DuckDB's trim is far slower).
         self._trimmed = {
             f.name for f in contract.fields if f.required or f.type is not FieldType.STRING or f.accepted_values
@@ -153,9 +167,12 @@ class RecordParser:
             raise RuntimeError("the JSON parser returned rows out of order; refusing to pair fields with lines")
         columns = {name: framed.column(name) for name, _ in _PASSED_THROUGH}
         columns["_frame_error"] = pc.if_else(parsed.column("_malformed"), NOT_AN_OBJECT, columns["_frame_error"])
-        for name in self._fields:
-            columns[name] = _trimmed(parsed.column(name)) if name in self._trimmed else parsed.column(name)
-        return pa.table(columns)
+        fields = {
+            name: _trimmed(parsed.column(name)) if name in self._trimmed else parsed.column(name)
+            for name in self._fields
+        }
+        repeated = repeated_keys(fields[self._key]) if self._key else pa.repeat(pa.scalar(False), framed.num_rows)
+        return pa.table({**columns, KEY_REPEATED: repeated, **fields})
 
     def close(self) -> None:
         self._connection.close()

@@ -14,11 +14,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ingest.contracts import LINE_FIELDS, Field, FieldType, SourceContract
-from ingest.parsing import parse_batches, parsed_schema
+from ingest.parsing import KEY_REPEATED, parse_batches, parsed_schema
 from ingest.suppression import SUPPRESSED
 
 ISSUE_TYPE = "array<struct<field:string,reason:string>>"
 LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_checksum")
+QUARANTINE_COLUMNS = (*LINEAGE_COLUMNS, "_raw", "_errors", "_error_summary")
 
 
 def _issue(field: str, reason: Column) -> Column:
@@ -98,9 +99,15 @@ def _expected(field: Field) -> str:
     }.get(field.type, "a string")
 
 
-def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
+def type_and_check(parsed: DataFrame, contract: SourceContract, *, raw_of_valid_rows: bool = True) -> DataFrame:
     """Cast every field to its contract type and collect ``_errors`` (row quarantined) and ``_problems``
-    (optional field set to null, row kept)."""
+    (optional field set to null, row kept).
+
+    With ``raw_of_valid_rows=False``, ``_raw`` is kept only where the quarantine may need it: rows with errors, and
+    rows whose deduplication key repeats in their file (``_key_repeated``, set by the parser; one of them will be a
+    duplicate). The job checkpoints these rows: the raw text is most of their bytes, and almost every row is valid.
+    A valid row found later to repeat a key of another file or run has no raw text here; the job re-reads it from
+    its file and line (:func:`ingest.framing.raw_records`)."""
     typed = {f.name: _cast(f, F.col(f.name)) for f in contract.fields}
     errors: list[Column] = []
     problems: list[Column] = []
@@ -126,6 +133,7 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
         "_file_order",
         *LINEAGE_COLUMNS,
         "_raw",
+        *([] if raw_of_valid_rows else [KEY_REPEATED]),
         "_frame_error",
         *[typed[f.name].alias(f.name) for f in contract.fields],
         F.when(any_error, _issues(F.array(*errors))).otherwise(_issues(F.array())).alias("_errors"),
@@ -144,15 +152,21 @@ def type_and_check(parsed: DataFrame, contract: SourceContract) -> DataFrame:
     field_errors = _issues(F.col("_errors"), F.array(*rule_errors) if rule_errors else F.array())
     # A record that could not be framed or parsed has one error, the real one; its fields are not piled on.
     framing_error = _issues(F.array(_issue("_record", F.col("_frame_error"))))
-    return checked.select(
+    result = checked.select(
         "_file_order",
         *LINEAGE_COLUMNS,
         "_raw",
+        *([] if raw_of_valid_rows else [KEY_REPEATED]),
         *contract.field_names,
         F.when(F.col("_frame_error").isNull(), field_errors).otherwise(framing_error).alias("_errors"),
         F.when(F.col("_frame_error").isNull(), F.col("_problems")).otherwise(_issues(F.array())).alias("_problems"),
         "_frame_error",
     )
+    if raw_of_valid_rows:
+        return result
+    # Over the computed `_errors` (a projection of its own), so the checks are not evaluated twice.
+    needed = (F.size("_errors") > 0) | F.coalesce(F.col(KEY_REPEATED), F.lit(False))
+    return result.withColumn("_raw", F.when(needed, F.col("_raw"))).drop(KEY_REPEATED)
 
 
 def find_repeats(checked: DataFrame, key: str, already_ingested: DataFrame | None) -> DataFrame:
@@ -229,6 +243,24 @@ def quarantined_rows(validated: DataFrame) -> DataFrame:
     summary = F.concat_ws("; ", F.transform("_errors", lambda e: F.concat(e["field"], F.lit(": "), e["reason"])))
     return validated.filter((F.size("_errors") > 0) & ~_is_suppressed()).select(
         *LINEAGE_COLUMNS, "_raw", "_errors", summary.alias("_error_summary")
+    )
+
+
+def missing_raw(quarantined: DataFrame) -> DataFrame:
+    """(``_source_file``, ``_row_number``) of quarantined records whose raw text was not checkpointed (valid rows
+    that repeat a key of another file or an earlier run; see :func:`type_and_check`)."""
+    return quarantined.filter(F.col("_raw").isNull() & F.col("_row_number").isNotNull()).select(
+        "_source_file", "_row_number"
+    )
+
+
+def with_raw(quarantined: DataFrame, reread: DataFrame) -> DataFrame:
+    """Fill in the raw text of :func:`quarantined_rows` from ``reread`` (``_source_file``, ``_row_number``,
+    ``_raw``)."""
+    found = reread.withColumnRenamed("_raw", "_reread_raw")
+    joined = quarantined.join(found, ["_source_file", "_row_number"], "left")
+    return joined.select(
+        *[F.coalesce("_raw", "_reread_raw").alias("_raw") if c == "_raw" else F.col(c) for c in QUARANTINE_COLUMNS]
     )
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from ingest.contracts import SURVEY_RESPONSES
-from ingest.framing import FileRejected, frame_csv, frame_files, frame_jsonl, read_bytes
+from ingest.framing import FileRejected, frame_csv, frame_files, frame_jsonl, jsonl_lines, raw_records, read_bytes
 
 SURVEY_COLUMNS = SURVEY_RESPONSES.field_names
 SURVEY_REQUIRED = SURVEY_RESPONSES.required_fields
@@ -105,3 +105,33 @@ def test_frame_files_turns_a_rejected_file_into_one_row_with_a_null_line_number(
     ]
     assert rows[0]["_frame_error"].startswith("unknown columns: wat")
     assert rows[1]["_frame_error"] == "unsupported file type: survey_responses accepts *.csv, *.csv.gz"
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz"])
+def test_raw_text_read_again_from_a_file_is_the_framed_text(tmp_path, name):
+    content = b'\xef\xbb\xbf{"a": 1}  \r\n\n{"b": "\xc3\xa9"}\n   \n{"c": 3}'
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content[:20]) + gzip.compress(content[20:]) if name.endswith(".gz") else content)
+    framed = frame_jsonl(read_bytes(str(path)), max_record_bytes=1000)
+    expected = dict(zip(framed.column("_row_number").to_pylist(), framed.column("_raw").to_pylist(), strict=True))
+    assert expected == {1: '{"a": 1}  ', 3: '{"b": "é"}', 5: '{"c": 3}'}
+    assert jsonl_lines(str(path), {1, 3, 5}) == expected
+    assert jsonl_lines(str(path), {3}) == {3: expected[3]}
+
+
+def test_raw_records_reads_jsonl_lines_and_csv_records_again_and_fails_on_a_changed_file(tmp_path):
+    events, survey = tmp_path / "e.jsonl", tmp_path / "s.csv"
+    events.write_bytes(b'{"a": 1}\n{"b": 2}\n')
+    survey.write_text('response_id,survey_type,score,comment,responded_at\nr1,NPS,9,"great\nservice",2025-01-01\n')
+    asked = pa.RecordBatch.from_pydict(
+        {"_source_file": [str(events), str(survey)], "_row_number": [2, 2]},
+        schema=pa.schema([("_source_file", pa.string()), ("_row_number", pa.int64())]),
+    )
+    found = pa.Table.from_batches(list(raw_records(SURVEY_RESPONSES, 10_000)(iter([asked])))).to_pylist()
+    assert found == [
+        {"_source_file": str(events), "_row_number": 2, "_raw": '{"b": 2}'},
+        {"_source_file": str(survey), "_row_number": 2, "_raw": 'r1,NPS,9,"great\nservice",2025-01-01'},
+    ]
+    events.write_bytes(b'{"a": 1}\n')
+    with pytest.raises(RuntimeError, match="lines \\[2\\] are gone"):
+        list(raw_records(SURVEY_RESPONSES, 10_000)(iter([asked])))

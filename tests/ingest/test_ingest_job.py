@@ -4,6 +4,7 @@ issue gives a clear reason naming file, line and field, quarantines what it must
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 
 import pytest
@@ -88,6 +89,28 @@ def test_duplicate_message_ids_within_a_file_across_files_and_across_runs(spark,
         ("b.jsonl", 1, "messageId: duplicate messageId: first seen in " + str(landing / "events/a.jsonl") + " line 2"),
         ("c.jsonl", 1, "messageId: duplicate messageId: already ingested in an earlier run"),
     ]
+
+
+def test_a_quarantined_duplicate_keeps_its_raw_text_as_it_arrived(spark, lake, landing, write_file):
+    # Valid rows are checkpointed without their raw text: a duplicate found in another file or run reads it again.
+    write_file("events", "a.jsonl", events("m1", "m2"))
+    ingest(spark, lake, landing)
+    lines = [json.dumps(e) for e in events("m1", "m3", "m3", "m2", "m4")]
+    lines[0] = "\ufeff" + lines[0] + "  \r"  # a byte-order mark, trailing spaces and a CR are part of the file
+    lines[2] = lines[2].replace('"m3"', '" m3 "')  # the same key, other text
+    write_file("events", "b.jsonl.gz", "\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+    write_file("events", "c.jsonl", [{**EVENT, "messageId": "m4", "event": "Copy"}])
+    ingest(spark, lake, landing)
+    raw = {
+        (r["_source_file"].rsplit("/", 1)[-1], r["_row_number"]): r["_raw"]
+        for r in rows(lake, layout.quarantine("events"))
+    }
+    assert raw == {
+        ("b.jsonl.gz", 1): lines[0].removeprefix("\ufeff").removesuffix("\r"),  # already ingested in a.jsonl
+        ("b.jsonl.gz", 3): lines[2],  # the second m3 of the file
+        ("b.jsonl.gz", 5): lines[3],  # m2, already ingested (line 4 is blank)
+        ("c.jsonl", 1): json.dumps({**EVENT, "messageId": "m4", "event": "Copy"}),  # m4 is in b.jsonl.gz line 6
+    }
 
 
 def test_the_same_file_twice_is_skipped_under_its_name_and_under_another(spark, lake, landing, write_file):

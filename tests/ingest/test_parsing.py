@@ -138,3 +138,9 @@ def test_frame_and_parse_reads_files_with_their_lineage_and_rejects_a_bad_one(tm
     ]
     assert rows[1]["_frame_error"] == NOT_AN_OBJECT
     assert rows[2]["_frame_error"].startswith("unreadable file")
+
+
+def test_records_whose_key_repeats_in_the_file_are_flagged(parse_events):
+    ids = ["m1", "m2", " m1", None, None, "m3"]
+    rows = parse_events(framed([json.dumps({**EVENT, "messageId": i}) for i in ids]))
+    assert [r["_key_repeated"] for r in rows] == [True, False, True, False, False, False]  # compared trimmed

@@ -12,7 +12,15 @@ from pyspark.testing import assertDataFrameEqual
 
 from ingest.contracts import EVENTS, ORDERS, SURVEY_RESPONSES, SourceContract
 from ingest.framing import FRAMED_SCHEMA
-from ingest.validation import accepted_rows, flag_duplicates, per_file_counts, quarantined_rows, validate
+from ingest.validation import (
+    accepted_rows,
+    flag_duplicates,
+    parse_records,
+    per_file_counts,
+    quarantined_rows,
+    type_and_check,
+    validate,
+)
 
 pytestmark = pytest.mark.transforms
 
@@ -172,3 +180,11 @@ def test_split_into_bronze_and_quarantine_and_count_per_file(spark):
         per_file_counts(validated),
         [Row(_source_file="s.csv", records_in=2, accepted=1, quarantined=1, suppressed=0, file_error=None)],
     )
+
+
+def test_raw_text_of_valid_rows_can_be_left_out_except_where_a_key_repeats_in_the_file(spark):
+    records = [EVENT, {**EVENT, "messageId": "m2", "type": "click"}, {**EVENT, "messageId": "m3"}, EVENT]
+    one_batch = framed(spark, records).coalesce(1)  # the parser flags keys repeated within a batch
+    out = type_and_check(parse_records(one_batch, EVENTS), EVENTS, raw_of_valid_rows=False)
+    raw = {r._row_number: r._raw for r in out.collect()}
+    assert raw == {1: json.dumps(EVENT), 2: json.dumps(records[1]), 3: None, 4: json.dumps(EVENT)}
