@@ -96,18 +96,32 @@ def decide(inputs: DecisionInputs, audience: Audience, rules: Rules, send_time: 
         con.close()
 
 
-def decide_on(con: duckdb.DuckDBPyConnection, audience: Audience, rules: Rules, send_time: datetime) -> pa.Table:
+def decide_on(
+    con: duckdb.DuckDBPyConnection,
+    audience: Audience,
+    rules: Rules,
+    send_time: datetime,
+    *,
+    consent_in_force: bool = False,
+) -> pa.Table:
     """:func:`decide` on a connection where the inputs are relations named as in ``INPUT_NAMES`` with the columns of
     the ``*_SCHEMA`` above (the lake reader passes views over the Delta tables, so nothing is copied twice); rows in
-    ``customer_id`` order."""
-    sql, params = decision_query(audience, rules, send_time)
+    ``customer_id`` order. ``consent_in_force``: ``consent_events`` holds only the events in force at send time
+    (read from the consent ranges, at most one per person; see :func:`decision_query`)."""
+    sql, params = decision_query(audience, rules, send_time, consent_in_force=consent_in_force)
     con.execute("set TimeZone = 'UTC'")
     return con.execute(f"select * from ({sql}) order by customer_id", params).to_arrow_table().cast(DECISIONS_SCHEMA)
 
 
-def decision_query(audience: Audience, rules: Rules, send_time: datetime) -> tuple[str, dict[str, object]]:
+def decision_query(
+    audience: Audience, rules: Rules, send_time: datetime, *, consent_in_force: bool = False
+) -> tuple[str, dict[str, object]]:
     """The decisions as one SQL query over the ``INPUT_NAMES`` relations, with its parameters, in no particular
-    order: the export materialises it inside DuckDB (no round trip through Python) and sorts only what it sends."""
+    order: the export materialises it inside DuckDB (no round trip through Python) and sorts only what it sends.
+
+    With ``consent_in_force`` the ``consent_events`` relation already holds only the event in force at send time
+    per person (the consent ranges holding it, resolved with the rules' same-instant winner: see
+    :mod:`activation.consent_ranges`), so the gate is a lookup instead of an aggregate over every event."""
     caps = rules.caps_for(audience.purpose, audience.channel)
     quiet_countries, default_quiet = rules.quiet_countries(send_time, audience.channel)
     relevance = rules.campaigns.get(audience.name)
@@ -145,8 +159,13 @@ def decision_query(audience: Audience, rules: Rules, send_time: datetime) -> tup
                 relevance_checks.append(
                     f"when coalesce({column} in ({listed}), false) = false then 'not_relevant:{label}'"
                 )
-    sql = f"""
-    with latest_consent as (
+    in_force_consent = """
+        -- The ranges holding send time: at most one per person (activation/consent_ranges.py).
+        select customer_id, status, consent_id, occurred_at
+        from consent_events
+        where purpose = $purpose and channel = $channel and occurred_at <= $send_time
+    """
+    aggregated_consent = f"""
         -- The event in force per person: latest occurred_at, then the configured winner of a same-instant tie, then
         -- the highest consent_id (a missing status or id loses, as it sorted last in the window this replaced).
         -- arg_max is a hash aggregate (no sort per person); the instant and the tie rank share one integer key,
@@ -162,7 +181,9 @@ def decision_query(audience: Audience, rules: Rules, send_time: datetime) -> tup
             where purpose = $purpose and channel = $channel and occurred_at <= $send_time
             group by customer_id
         )
-    ),
+    """
+    sql = f"""
+    with latest_consent as ({in_force_consent if consent_in_force else aggregated_consent}),
     better as (
         select customer_id, arg_min(audience_name, priority) as better_audience
         from memberships

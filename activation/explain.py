@@ -44,7 +44,9 @@ class Explanation:
 def explain(lake: Lake, rules: Rules, audience_name: str, customer_id: str, send_time: datetime) -> Explanation:
     loaded = load_inputs(lake, rules, audience_name, send_time, customer_id=customer_id)
     try:
-        rows = decide_on(loaded.con, loaded.audience, rules, send_time).to_pylist()
+        rows = decide_on(
+            loaded.con, loaded.audience, rules, send_time, consent_in_force=loaded.consent_in_force
+        ).to_pylist()
     finally:
         loaded.con.close()
     history: list[dict[str, Any]] = []

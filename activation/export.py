@@ -218,7 +218,7 @@ def export_audience(
     loaded = load_inputs(lake, rules, audience_name, send_time)
     audience, con = loaded.audience, loaded.con
     # The decisions stay in DuckDB (audit, counts and payload read them there); nothing is sorted but what is sent.
-    sql, params = decision_query(audience, rules, send_time)
+    sql, params = decision_query(audience, rules, send_time, consent_in_force=loaded.consent_in_force)
     con.execute(f"create temp table decisions as {sql}", params)
     counts = {str(r): int(n) for r, n in con.execute("select reason, count(*) from decisions group by 1 order by 1")
               .fetchall()}  # fmt: skip

@@ -1,10 +1,13 @@
 """Read one export's decision inputs from the lake (DuckDB over the Delta tables, nothing written).
 
-Consent events and the contact history come from ``gold.customer_consent_history`` and
-``gold.customer_contact_history``: every event and message already resolved to its customer by the last build, so an
-export reads them by customer instead of joining bronze to the identity map each time. The consent gate still
-takes the event in force at the export's send time (those marts hold the whole history, not a state as of the
-build); events ingested after the last build are not seen until the next one (`cdp run` builds before it exports).
+Consent events and the contact history come from ``gold.customer_consent_ranges`` (or
+``gold.customer_consent_history``) and ``gold.customer_contact_history``: every event and message already resolved
+to its customer by the last build, so an export reads them by customer instead of joining bronze to the identity map
+each time. The consent gate still takes the event in force at the export's send time (those marts hold the whole
+history, not a state as of the build): from the ranges, the one range per person holding send time (a filtered
+scan); from the history, when the ranges are missing or the rules' same-instant winner is not the one the ranges
+were built with, the latest event by an aggregate. Events ingested after the last build are not seen until the next
+one (`cdp run` builds before it exports).
 This platform's own earlier sends of other audiences come from ``audit.activation_deliveries``.
 """
 
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
+from activation.consent_ranges import DBT_SAME_INSTANT_WINNER, in_force
 from activation.decisions import (
     Audience,
 )
@@ -51,6 +55,7 @@ class LakeInputs:
 
     audience: Audience
     con: duckdb.DuckDBPyConnection
+    consent_in_force: bool = False  # consent_events holds only the ranges in force at send time (decision_query)
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -92,7 +97,14 @@ def load_inputs(
     _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
     _view(con, lake, "customers", layout.CUSTOMERS)
     _view(con, lake, "traits", layout.CUSTOMER_TRAITS)
-    _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_HISTORY)
+    # The ranges answer the gate by a filter when they were resolved with this rules file's same-instant winner.
+    consent_in_force = rules.consent.same_instant_winner == DBT_SAME_INSTANT_WINNER and lake.exists(
+        layout.CUSTOMER_CONSENT_RANGES
+    )
+    if consent_in_force:
+        _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_RANGES)
+    else:
+        _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_HISTORY)
     _view(con, lake, "contact_history", layout.CUSTOMER_CONTACT_HISTORY)
     _view(
         con,
@@ -130,10 +142,11 @@ def load_inputs(
         "from current_memberships m join audiences a on a.name = m.audience_name "
         f"where not m.is_holdout and a.channel = {channel}"
     )
+    current = f"and {in_force('consent_history', at)} " if consent_in_force else ""
     con.execute(
         "create temp view consent_events as "
         "select customer_id, purpose, channel, status, consent_id, occurred_at::timestamptz as occurred_at "
-        f"from consent_history where purpose = {purpose} and channel = {channel} and {of_members}"
+        f"from consent_history where purpose = {purpose} and channel = {channel} {current}and {of_members}"
     )
     con.execute(
         "create temp view contacts as "
@@ -157,7 +170,7 @@ def load_inputs(
         f"from (select * from customers where {of_members}) c "
         f"full join (select * from traits where {of_members}) t using (customer_id)"
     )
-    return LakeInputs(audience, con)
+    return LakeInputs(audience, con, consent_in_force)
 
 
 def _lit(value: str) -> str:

@@ -58,6 +58,7 @@ CUSTOMER_ORDERS = Table(Layer.GOLD, "customer_orders")  # every order on every c
 CUSTOMER_CONSENTS = Table(Layer.GOLD, "customer_consents")  # consent in force per customer, purpose and channel
 CUSTOMER_CONSENT_HISTORY = Table(Layer.GOLD, "customer_consent_history")  # every consent event with its customer
 CUSTOMER_CONTACT_HISTORY = Table(Layer.GOLD, "customer_contact_history")  # every message sent with its customer
+CUSTOMER_CONSENT_RANGES = Table(Layer.GOLD, "customer_consent_ranges")  # each consent event in force from/to
 CUSTOMER_TRAITS = Table(Layer.GOLD, "customer_traits")  # traits as of the run's as_of
 CUSTOMER_TRAIT_HISTORY = Table(Layer.GOLD, "customer_trait_history")  # one traits snapshot per as_of
 CUSTOMER_CLV = Table(Layer.GOLD, "customer_clv")  # P(alive), expected purchases and value per customer

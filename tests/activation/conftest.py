@@ -13,6 +13,7 @@ import pytest
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
+from activation.consent_ranges import ranges_query
 from cdp import lake as layout
 from cdp.lake import Lake
 from ingest.contracts import SOURCES
@@ -123,6 +124,12 @@ class ActivationLake:
             rows = con.sql(sql).to_arrow_table().cast(history_schema(table))
             write_deltalake(self.lake.uri(table), rows, mode="overwrite")
             con.unregister("bronze")
+        # The consent ranges the export's gate reads (dbt model customer_consent_ranges, the same query).
+        con.register("history", DeltaTable(self.lake.uri(layout.CUSTOMER_CONSENT_HISTORY)).to_pyarrow_table())
+        ranges = con.sql(ranges_query("history")).to_arrow_table()
+        write_deltalake(
+            self.lake.uri(layout.CUSTOMER_CONSENT_RANGES), ranges, mode="overwrite", schema_mode="overwrite"
+        )
         con.close()
 
     def set_members(self, members: list[tuple[str, str]], holdout: frozenset[tuple[str, str]] = frozenset()) -> None:

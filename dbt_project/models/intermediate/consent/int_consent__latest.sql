@@ -1,16 +1,10 @@
 -- Per customer, purpose and channel, the consent event in force at as_of: the latest wins, and on the same instant a
 -- withdrawal wins over a grant (when in doubt, do not contact). No event means no consent (see customer_traits).
+-- A filter on the consent ranges (customer_consent_ranges: each event's valid_from/valid_to, ties resolved there)
+-- rather than a window over every event at each build.
 
-with identity_map as (
-    select * from {{ ref('int_identity__records') }}
-),
-
-events as (
-    select identity_map.customer_id, c.*
-    from {{ ref('stg_consent__events') }} as c
-    inner join identity_map
-        on identity_map.source = 'consent_events' and identity_map.source_record_id = c.consent_id
-    where c.occurred_at <= {{ as_of() }}
+with ranges as (
+    select * from {{ ref('customer_consent_ranges') }}
 ),
 
 final as (
@@ -19,16 +13,13 @@ final as (
         purpose,
         channel,
         status,
-        status = 'granted' as is_granted,
+        is_granted,
         consent_id,
         occurred_at,
         capture_source,
         policy_version
-    from events
-    qualify row_number() over (
-        partition by customer_id, purpose, channel
-        order by occurred_at desc, (status = 'withdrawn') desc, consent_id desc
-    ) = 1
+    from ranges
+    where valid_from <= {{ as_of() }} and (valid_to is null or valid_to > {{ as_of() }})
 )
 
 select * from final

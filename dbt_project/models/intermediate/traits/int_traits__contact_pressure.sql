@@ -1,15 +1,10 @@
 -- Per customer and channel, messages received in the last 7 and 30 days before as_of (all purposes).
 
-with identity_map as (
-    select * from {{ ref('int_identity__records') }}
-),
-
-messages as (
-    select identity_map.customer_id, m.channel, m.purpose, m.sent_at
-    from {{ ref('stg_messages__messages_sent') }} as m
-    inner join identity_map
-        on identity_map.source = 'messages_sent' and identity_map.source_record_id = m.message_id
-    where m.sent_at <= {{ as_of() }} and m.sent_at > {{ as_of() }} - interval 30 day
+with messages as (
+    -- already keyed by customer (incrementally) for activation's contact history
+    select customer_id, channel, purpose, sent_at
+    from {{ ref('int_contacts__messages') }}
+    where sent_at <= {{ as_of() }} and sent_at > {{ as_of() }} - interval 30 day
 ),
 
 final as (
