@@ -5,14 +5,18 @@ export without any checks, in one run.
 
 The lake is synthesised directly (DuckDB -> Delta): customers and traits, three email audiences (the exported one
 holds every customer; the others overlap it), bronze consent events (about 1.6 per person, some withdrawn) and
-messages_sent (about 2 per person over 30 days), all linked through gold.identity_map, and the two marts a build
-makes of them for activation (gold.customer_consent_history, gold.customer_contact_history: the same rows with their
-customer_id, in the dbt models' order), which the export reads.
+messages_sent (about 2 per person over 30 days), all linked through gold.identity_map, and the marts a build makes
+of them for activation (gold.customer_consent_history, gold.customer_contact_history: the same rows with their
+customer_id, in the dbt models' order; gold.customer_consent_ranges by the dbt model's own query, whose time is
+printed as part of the build, not of the export), which the export reads.
 
 - baseline: read the current members, join their email/phone/name, write one CSV (what an export without checks
   does);
 - checked: ``activation.export.export_audience`` to the same CSV file drop, in mirror mode: decisions for every
-  member, ``audit.activation_decisions`` (one row per member), the sync records and the deliveries log.
+  member, ``audit.activation_decisions`` (one row per member), the sync records and the deliveries log; the consent
+  gate reads the ranges in force at send time;
+- checked, events gate: the same with the ranges table moved aside, so the gate aggregates every consent event (the
+  export before the ranges existed); its decisions must be the same, count for count.
 
 Then one person is erased from the same lake (every table deleted from, vacuumed and its log truncated) and the
 erasure's time, rows deleted, old files removed and export files rewritten are printed.
@@ -31,10 +35,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow.csv as pacsv
 from deltalake import write_deltalake
 
+from activation.consent_ranges import ranges_query
 from activation.destinations import FileDrop
 from activation.erasure import erase, resolve
 from activation.export import export_audience
@@ -47,7 +51,7 @@ SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 def synthesise(lake: Lake, members: int, seed: int) -> None:
-    con = duckdb.connect()
+    con = connect(lake)
     con.execute(f"select setseed({1 / (seed + 1)})")
     con.execute(f"create table people as select 'cus_' || lpad(i::varchar, 8, '0') as customer_id, i "
                 f"from range({members}) t(i)")  # fmt: skip
@@ -102,6 +106,11 @@ def synthesise(lake: Lake, members: int, seed: int) -> None:
         select customer_id, channel, purpose, sent_at, message_id, null::varchar as campaign_id,
                timestamptz '2026-01-05' as ingested_at
         from messages order by channel, sent_at""")  # fmt: skip
+    # What the dbt model customer_consent_ranges makes of the history (its query; a build's cost, printed).
+    started = time.perf_counter()
+    con.execute(f"create view history as select * from delta_scan('{lake.uri(layout.CUSTOMER_CONSENT_HISTORY)}')")
+    write(layout.CUSTOMER_CONSENT_RANGES, ranges_query("history") + " order by purpose, channel, customer_id")
+    print(f"consent ranges mart built in {time.perf_counter() - started:.2f} s")
     write(layout.IDENTITY_MAP, """
         select customer_id, 'consent_events' as source, consent_id as source_record_id from consents
         union all select customer_id, 'messages_sent', message_id from messages""")  # fmt: skip
@@ -146,7 +155,29 @@ def main() -> None:
     baseline(lake, args.workdir / "baseline" / "big_sale.csv")
     export_audience(lake, rules, "big_sale", FileDrop("files", lake.exports_dir() / "files"), send_time=SEND_AT)
     base_times, checked_times, base_cpu, checked_cpu, report = [], [], [], [], None
-    for _ in range(args.repeats):
+    events_times: list[float] = []
+    events_cpu: list[float] = []
+    ranges, aside = lake.path(layout.CUSTOMER_CONSENT_RANGES), args.workdir / "ranges-aside"
+
+    def events_gate() -> None:
+        """The checked export with the consent gate over every event (the ranges moved aside), same decisions."""
+        reset_activation(lake)
+        ranges.rename(aside)
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            old = export_audience(lake, rules, "big_sale", FileDrop("files", lake.exports_dir() / "files"),
+                                  send_time=SEND_AT)  # fmt: skip
+            events_times.append(time.perf_counter() - started)
+            events_cpu.append(time.process_time() - cpu)
+        finally:
+            aside.rename(ranges)
+        stages = ", ".join(f"{k} {v:.2f} s" for k, v in old.seconds.items())
+        print(f"checked, events gate {events_times[-1]:.2f} s / {events_cpu[-1]:.2f} s CPU ({stages})")
+        assert report is None or old.counts == report.counts, (old.counts, report.counts)
+
+    for repeat in range(args.repeats):
+        if repeat % 2 == 1:  # alternate which checked export runs first
+            events_gate()
         # CPU seconds of every thread of this process (DuckDB's and the Delta writer's): on a shared machine the
         # wall time mostly measures the other work, the CPU time what each export costs.
         started, cpu = time.perf_counter(), time.process_time()
@@ -163,6 +194,8 @@ def main() -> None:
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items())
         print(f"baseline {base_times[-1]:.2f} s / {base_cpu[-1]:.2f} s CPU ({rows:,} rows), "
               f"checked {checked_times[-1]:.2f} s / {checked_cpu[-1]:.2f} s CPU ({stages})")  # fmt: skip
+        if repeat % 2 == 0:
+            events_gate()
     assert report is not None
     result = {
         "members": report.members,
@@ -178,6 +211,12 @@ def main() -> None:
         "cpu_ratio": round(statistics.median(checked_cpu) / statistics.median(base_cpu), 2),
         "baseline_cpu_runs": [round(t, 2) for t in base_cpu],
         "checked_cpu_runs": [round(t, 2) for t in checked_cpu],
+        "events_gate_s": round(statistics.median(events_times), 2),
+        "events_gate_ratio": round(statistics.median(events_times) / statistics.median(base_times), 2),
+        "events_gate_cpu_s": round(statistics.median(events_cpu), 2),
+        "events_gate_cpu_ratio": round(statistics.median(events_cpu) / statistics.median(base_cpu), 2),
+        "events_gate_runs": [round(t, 2) for t in events_times],
+        "events_gate_cpu_runs": [round(t, 2) for t in events_cpu],
     }
     # Erasure of one person in the same lake (by customer id: the synthetic lake has no identifier graph).
     started = time.perf_counter()

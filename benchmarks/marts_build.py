@@ -40,7 +40,12 @@ from ingest.contracts import SOURCES  # noqa: E402
 from marts.source_tables import OTHER_SOURCE_SCHEMAS, bronze_schema  # noqa: E402
 
 AS_OF = "2026-01-01T00:00:00+00:00"
-FOLLOWED_NODES = ("int_cx__text_analyses", "int_cx__key_driver_estimates")  # recomputed every build before
+# nodes recomputed in full by every build before they were made incremental (read from run_results when present)
+FOLLOWED_NODES = (
+    "int_cx__text_analyses", "int_cx__key_driver_estimates", "customer_contact_history", "customer_consent_history",
+    "int_contacts__messages", "int_consent__events", "customer_consent_ranges", "int_consent__latest",
+    "int_traits__contact_pressure",
+)  # fmt: skip
 NEXT_DAY = "2026-01-02T00:00:00+00:00"
 LINEAGE = (
     "[]::struct(field varchar, reason varchar)[] as _problems, 'bench' as _source_file, 1::bigint as _row_number, "
