@@ -45,4 +45,7 @@ class Plugin(BasePlugin):
                 target_config.location.path,
                 mode=config.get("delta_mode", "overwrite"),
                 replace_on=config.get("delta_replace_on"),
+                merge_on=config.get("delta_merge_on"),
+                inserts_only=bool(config.get("delta_inserts_only", False)),
+                whole=config.get("delta_whole_relation"),
             )

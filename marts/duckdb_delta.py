@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 _BATCH_ROWS = 262_144  # rows per Arrow batch streamed from DuckDB into the Delta writer (bounded memory)
 
@@ -38,17 +38,31 @@ def load_delta_extension(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_relation(
-    con: duckdb.DuckDBPyConnection, relation: str, path: str, *, mode: str = "overwrite", replace_on: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    path: str,
+    *,
+    mode: str = "overwrite",
+    replace_on: str | None = None,
+    merge_on: str | None = None,
+    inserts_only: bool = False,
+    whole: str | None = None,
 ) -> None:
     """Stream a DuckDB relation into the Delta table at ``path``.
 
-    ``mode`` is ``overwrite`` (replace the table, schema included), ``append``, or ``replace_where``: replace only
+    ``mode`` is ``overwrite`` (replace the table, schema included), ``append``, ``replace_where``: replace only
     the rows whose ``replace_on`` column holds a value the relation holds (a snapshot re-run for the same ``as_of``
-    replaces itself, history stays). The values come from the data, not from the model's config: a config is
-    rendered when dbt parses, and dbt does not re-parse for a new as_of (marts/run_vars.py).
+    replaces itself, history stays), or ``merge``: the relation holds the new and changed rows of ``whole`` (the
+    DuckDB table before them), which replace the rows with the same ``merge_on`` value (appended when
+    ``inserts_only``: none of their keys is in the table). Without a Delta table at ``path`` yet, merge writes
+    ``whole`` with the relation's rows in place. The replace_where values come from the data, not from the model's
+    config: a config is rendered when dbt parses, and dbt does not re-parse for a new as_of (marts/run_vars.py).
     """
-    if mode not in ("overwrite", "append", "replace_where"):
-        raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append or replace_where")
+    if mode not in ("overwrite", "append", "replace_where", "merge"):
+        raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append, replace_where or merge")
+    if mode == "merge":
+        _merge_relation(con, relation, path, merge_on, inserts_only, whole)
+        return
     predicate = None
     if mode == "replace_where":
         if replace_on is None:
@@ -63,6 +77,38 @@ def write_relation(
         write_deltalake(path, reader, mode="overwrite", predicate=predicate)
     else:  # replace_where on a new table, or with no rows to replace
         write_deltalake(path, reader, mode="append")
+
+
+def _merge_relation(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    path: str,
+    merge_on: str | None,
+    inserts_only: bool,
+    whole: str | None,
+) -> None:
+    if merge_on is None or whole is None:
+        raise ValueError(f"delta_mode merge needs a key (unique_key) and the whole relation for {relation}")
+    if not (Path(path) / "_delta_log").is_dir():  # the lake lost the table: write all of it
+        kept = f"select * from {whole} anti join {relation} using ({merge_on})"
+        rows = f"({kept} union all by name select * from {relation})"
+        write_relation(con, rows, path)
+        return
+    if con.sql(f"select count(*) from {relation}").fetchone() == (0,):
+        return  # nothing changed: no commit
+    reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
+    if inserts_only:
+        write_deltalake(path, reader, mode="append")
+        return
+    (
+        DeltaTable(path)
+        .merge(
+            reader, predicate=f"target.{merge_on} = changed.{merge_on}", source_alias="changed", target_alias="target"
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
 
 
 def _values_predicate(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> str | None:

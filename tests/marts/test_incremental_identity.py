@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import duckdb
 import pytest
+from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
@@ -135,3 +136,36 @@ def test_retired_and_erased_customers_are_gone_from_the_golden_record(rebuilt):
     lake, _ = rebuilt
     customers = {r[0] for r in _delta(lake, layout.CUSTOMERS, "customer_id")}
     assert customers == {"cus_a", "cus_c", "cus_e", "cus_f", "cus_g"}
+
+
+def _last_commit(lake: Lake, table: Table) -> tuple[int, str, dict]:
+    dt = DeltaTable(lake.uri(table))
+    last = dt.history(1)[0]
+    return dt.version(), last["operation"], last.get("operationMetrics", {})
+
+
+def test_customer_orders_writes_only_changed_rows_to_the_lake(rebuilt):
+    """Runs last: it builds the lake again. The second build merged 4 rows (one new order, two re-assigned, one
+    whose record left the map) instead of rewriting the table; a new order alone is appended; no change, no
+    commit."""
+    lake, _ = rebuilt
+    _, operation, metrics = _last_commit(lake, layout.CUSTOMER_ORDERS)
+    assert operation == "MERGE" and metrics["num_source_rows"] == 4
+    assert (metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"]) == (1, 3)
+
+    writer = LakeWriter(lake)
+    writer.bronze("orders", [_order("o-h", "cus_g", "2025-06-25T10:00:00", 50_000)], ingested_at=LATER)
+    writer.identity = [dict(r) for r in _identity_rows(lake)]
+    writer.link("cus_g", "orders", "o-h", ts("2025-06-25T10:00:00"), LATER)
+    writer.write_identity()
+    build_marts(lake, as_of=LATER + timedelta(days=1))
+    version, operation, metrics = _last_commit(lake, layout.CUSTOMER_ORDERS)
+    assert operation == "WRITE" and metrics["num_added_rows"] == 1
+    build_marts(lake, as_of=LATER + timedelta(days=2))
+    assert _last_commit(lake, layout.CUSTOMER_ORDERS)[0] == version
+    orders = {r[0]: r[1] for r in _delta(lake, layout.CUSTOMER_ORDERS, "order_key")}
+    assert orders["orders:o-h"] == "cus_g" and len(orders) == 8
+
+
+def _identity_rows(lake: Lake) -> list[dict]:
+    return DeltaTable(lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table().to_pylist()

@@ -1,14 +1,26 @@
 {#-
   A model built as a DuckDB table (so tests, contracts and downstream models read it here) and then written to the
   lake as a Delta table at <lake_root>/<lake_layer>/<alias> by the `lake` plugin (marts/duckdb_delta.py).
-  Config: lake_layer (default gold), delta_mode (overwrite | append | replace_where), delta_replace_on (the column
-  whose values in the new rows name the rows replace_where replaces).
+  Config: lake_layer (default gold), delta_mode (overwrite | append | replace_where | merge), delta_replace_on (the
+  column whose values in the new rows name the rows replace_where replaces), unique_key (merge).
+  merge: after the first build (and unless --full-refresh) the model's SQL, guarded by delta_is_incremental(),
+  returns only the new or changed rows; they replace the rows with the same unique_key in the DuckDB table and in
+  the Delta table (appended when none of their keys is there yet, else a Delta merge), so an unchanged row is
+  neither rewritten here nor in the lake.
 -#}
+{% macro delta_is_incremental() %}
+  {%- if not execute -%}{{ return(false) }}{%- endif -%}
+  {%- set relation = load_cached_relation(this) -%}
+  {{ return(relation is not none and relation.type == 'table' and config.get('delta_mode') == 'merge'
+            and not should_full_refresh()) }}
+{% endmacro %}
+
 {% materialization delta, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {%- set language = model['language'] -%}
   {%- set target_relation = this.incorporate(type='table') -%}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set temp_relation = make_intermediate_relation(target_relation, suffix='__dbt_tmp') -%}
+  {%- set merging = delta_is_incremental() -%}
   {{ drop_relation_if_exists(load_cached_relation(temp_relation)) }}
 
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
@@ -17,15 +29,35 @@
   {% call statement('main', language=language) -%}
     {{- create_table_as(False, temp_relation, compiled_code, language) }}
   {%- endcall %}
-  {% if existing_relation is not none %}
-    {{ adapter.drop_relation(existing_relation) }}
+  {% if merging %}
+    {#- The lake first: if its write fails, the DuckDB table still holds the last build and the next build finds
+        the same changes again. -#}
+    {%- set key = config.require('unique_key') -%}
+    {%- set known = run_query('select count(*) from ' ~ temp_relation ~ ' semi join ' ~ target_relation
+                              ~ ' using (' ~ key ~ ')').columns[0].values()[0] -%}
+    {{ adapter.commit() }}
+    {% set lake_config = {'delta_mode': 'merge', 'delta_merge_on': key, 'delta_inserts_only': known == 0,
+                          'delta_whole_relation': target_relation | string} %}
+    {% do store_relation('lake', temp_relation, lake_location(), 'delta', lake_config) %}
+    {% call statement('merge') -%}
+      delete from {{ target_relation }} as target using {{ temp_relation }} as changed
+      where target.{{ key }} = changed.{{ key }};
+      insert into {{ target_relation }} by name select * from {{ temp_relation }};
+      drop table {{ temp_relation }};
+    {%- endcall %}
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {{ adapter.commit() }}
+  {% else %}
+    {% if existing_relation is not none %}
+      {{ adapter.drop_relation(existing_relation) }}
+    {% endif %}
+    {{ adapter.rename_relation(temp_relation, target_relation) }}
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {{ adapter.commit() }}
+    {#- merge's first build (and --full-refresh) writes the whole table -#}
+    {% set lake_config = {'delta_mode': 'overwrite'} if config.get('delta_mode') == 'merge' else config %}
+    {% do store_relation('lake', target_relation, lake_location(), 'delta', lake_config) %}
   {% endif %}
-  {{ adapter.rename_relation(temp_relation, target_relation) }}
-
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {{ adapter.commit() }}
-
-  {% do store_relation('lake', target_relation, lake_location(), 'delta', config) %}
 
   {{ run_hooks(post_hooks, inside_transaction=False) }}
   {{ return({'relations': [target_relation]}) }}
