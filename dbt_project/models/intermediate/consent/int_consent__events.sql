@@ -28,15 +28,31 @@ last_build as (
     from {{ this }}
 ),
 
-changed as (
-    select events.consent_id
+new_rows as (
+    select events.*
     from events, last_build
     where events.ingested_at > last_build.ingested_at
-    union
+),
+
+rekeyed as (
     -- a record without assigned_at (a map written before it existed) is re-keyed every build: slow, never wrong
     select identity_map.source_record_id
     from identity_map, last_build
     where identity_map.assigned_at > last_build.assigned_at or identity_map.assigned_at is null
+),
+
+-- The new rows, then the re-keyed ones not among them: reading these first, not joining every row to the identity
+-- map and then filtering (1.2-1.7 s against 0.6 s of CPU at 900k messages with nothing new).
+changed as (
+    select * from new_rows
+    union all
+    select * from events
+    where consent_id in (select source_record_id from rekeyed)
+        and consent_id not in (select consent_id from new_rows where consent_id is not null)
+),
+{% else %}
+changed as (
+    select * from events
 ),
 {% endif %}
 
@@ -55,10 +71,9 @@ final as (
         identity_map.assigned_at,
         {{ build_started_at() }} as keyed_at,
         {% if is_incremental() %}previous.ingested_at{% else %}null::timestamptz{% endif %} as previous_ingested_at
-    from events
+    from changed as events
     inner join identity_map on identity_map.source_record_id = events.consent_id
     {% if is_incremental() %}
-    inner join changed on changed.consent_id = events.consent_id
     left join {{ this }} as previous on previous.consent_id = events.consent_id
     {% endif %}
 )

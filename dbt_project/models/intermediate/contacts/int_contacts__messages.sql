@@ -29,15 +29,31 @@ last_build as (
     from {{ this }}
 ),
 
-changed as (
-    select messages.message_id
+new_rows as (
+    select messages.*
     from messages, last_build
     where messages.ingested_at > last_build.ingested_at
-    union
+),
+
+rekeyed as (
     -- a record without assigned_at (a map written before it existed) is re-keyed every build: slow, never wrong
     select identity_map.source_record_id
     from identity_map, last_build
     where identity_map.assigned_at > last_build.assigned_at or identity_map.assigned_at is null
+),
+
+-- The new rows, then the re-keyed ones not among them: reading these first, not joining every row to the identity
+-- map and then filtering (1.2-1.7 s against 0.6 s of CPU at 900k messages with nothing new).
+changed as (
+    select * from new_rows
+    union all
+    select * from messages
+    where message_id in (select source_record_id from rekeyed)
+        and message_id not in (select message_id from new_rows where message_id is not null)
+),
+{% else %}
+changed as (
+    select * from messages
 ),
 {% endif %}
 
@@ -53,10 +69,9 @@ final as (
         identity_map.assigned_at,
         {{ build_started_at() }} as keyed_at,
         {% if is_incremental() %}previous.ingested_at{% else %}null::timestamptz{% endif %} as previous_ingested_at
-    from messages
+    from changed as messages
     inner join identity_map on identity_map.source_record_id = messages.message_id
     {% if is_incremental() %}
-    inner join changed on changed.message_id = messages.message_id
     left join {{ this }} as previous on previous.message_id = messages.message_id
     {% endif %}
 )
