@@ -40,6 +40,7 @@ from spark_jobs.transforms.identifiers import (
 from spark_jobs.transforms.incremental import (
     ScopeDidNotConverge,
     combine_incidence,
+    near_links,
     previous_incidence,
     regard_touched,
     scope_closure,
@@ -52,6 +53,10 @@ MODEL_NAME = "identity_fs"
 MODES = ("auto", "full", "incremental")
 INGEST_RUN_COLUMN = "_ingest_run_id"  # bronze lineage (ingest.job.RUN_COLUMNS): which ingest run wrote the row
 Progress = Callable[[str], None]
+# How far under the match threshold (in match weight, log2 odds) an earlier unlinked pair still joins an incremental
+# run's scope: term frequencies move a pair's weight as profiles are added or merged (a name's count going from 2
+# to 1 adds 1 bit), and a pair that crosses the threshold must not link outside the scope.
+NEAR_LINK_MARGIN_BITS = 2.0
 
 
 @dataclass
@@ -481,17 +486,22 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     )
     seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
     stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
+    # So that no probabilistic link of this run reaches outside the scope (which is then resolved once): the
+    # earlier profiles a new record's attributes share a blocking key with seed it, and the earlier pairs that may
+    # link this run close it. The widening below stays as a safety net, counted in scope_passes.
+    links = None
     if stored is not None:
-        # The earlier profiles a new record's attributes can be compared with (a blocking key in common): their
-        # customers join the first scope, so a new probabilistic link cannot reach outside it and the scope is
-        # resolved once. The widening below stays as a safety net (e.g. a link refused by an earlier run).
         seeds = seeds.unionByName(_probabilistic_neighbours(run, new_rows, stored))
+    if io.exists(tables.IDENTITY_MATCH_PAIRS):
+        pairs = io.read(tables.IDENTITY_MATCH_PAIRS)
+        threshold = rules.probabilistic.match_threshold
+        links = checkpoint(near_links(pairs, threshold, NEAR_LINK_MARGIN_BITS), "near-links")
     for _widening in range(3):
         report.scope_passes += 1
         if report.scope_passes > 1:
             say(f"widening the scope (pass {report.scope_passes}): a new link reached a customer outside it")
         try:
-            scope, rounds = scope_closure(seeds, edges, membership, checkpoint)
+            scope, rounds = scope_closure(seeds, edges, membership, checkpoint, links=links)
         except ScopeDidNotConverge as exc:
             raise _FullRunNeeded(str(exc)) from None
         report.rounds += rounds

@@ -3,13 +3,18 @@
 Stitching, the limits and the degree guard only ever look at records connected through identifiers that are not
 invalid or blocked, and the probabilistic links and stable ids only at whole earlier customers. So a scope closed
 under "shares a stitchable identifier with" and "was in the same customer as" resolves exactly as a full run would
-resolve those records (see :func:`scope_closure`), and every record outside it keeps its customer.
+resolve those records (see :func:`scope_closure`), and every record outside it keeps its customer, as long as no
+probabilistic link joins the scope to a record outside it. The caller brings those in up front: the earlier
+profiles a new record's attributes share a blocking key with, and the earlier pairs that may link this run
+(:func:`near_links`: refused by a limit, or scored just under the threshold).
 
 Frames: ``incidence`` is the identity job's record x identifier frame (``spark_jobs.transforms.identifiers``);
 ``membership`` is (record_key, customer_id) of the previous identity map.
 """
 
 from __future__ import annotations
+
+import math
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -109,18 +114,37 @@ def regard_touched(
     return shared, changed
 
 
+def near_links(pairs: DataFrame, match_threshold: float, margin_bits: float) -> DataFrame:
+    """(record_key, other_key), both ways: the earlier scored pairs (``silver.identity_match_pairs``) that did not
+    link two customers but may this run: refused by a limit (re-decided over the scope), or with a match weight
+    less than ``margin_bits`` under the threshold's (term frequencies move the weights as profiles come and go).
+    Pairs that linked or were in one profile already are in one customer: the membership brings them in."""
+    threshold_weight = math.log2(match_threshold / (1 - match_threshold))
+    may_link = (
+        ~F.col("linked")
+        & ~F.col("same_profile_already")
+        & (F.col("refused_reason").isNotNull() | (F.col("match_weight") >= threshold_weight - margin_bits))
+    )
+    near = pairs.where(may_link)
+    return near.select(F.col("left_key").alias("record_key"), F.col("right_key").alias("other_key")).unionByName(
+        near.select(F.col("right_key").alias("record_key"), F.col("left_key").alias("other_key"))
+    )
+
+
 def scope_closure(
     seeds: DataFrame,
     edges: DataFrame,
     membership: DataFrame,
     checkpoint: Checkpoint,
     *,
+    links: DataFrame | None = None,
     max_rounds: int = 20,
 ) -> tuple[DataFrame, int]:
     """The smallest set of records holding ``seeds`` (record_key) that is closed under sharing a node of ``edges``
-    (record_key, node: identifiers that may stitch, conflicts included) and under belonging to the same previous
-    customer (``membership``). Returns ((record_key), rounds); raises when it has not settled after ``max_rounds``
-    (then a full run is the answer)."""
+    (record_key, node: identifiers that may stitch, conflicts included), under belonging to the same previous
+    customer (``membership``) and under ``links`` (record_key, other_key: pairs that may link, see
+    :func:`near_links`). Returns ((record_key), rounds); raises when it has not settled after ``max_rounds`` (then a
+    full run is the answer)."""
     scope = checkpoint(seeds.select("record_key").distinct(), "scope-0")
     size = scope.count()
     for round_number in range(1, max_rounds + 1):
@@ -128,7 +152,12 @@ def scope_closure(
         by_node = edges.join(nodes, "node", "left_semi").select("record_key")
         customers = membership.join(scope, "record_key", "left_semi").select("customer_id").distinct()
         by_customer = membership.join(customers, "customer_id", "left_semi").select("record_key")
-        grown = checkpoint(scope.unionByName(by_node).unionByName(by_customer).distinct(), f"scope-{round_number}")
+        grown = scope.unionByName(by_node).unionByName(by_customer)
+        if links is not None:
+            grown = grown.unionByName(
+                links.join(scope, "record_key", "left_semi").select(F.col("other_key").alias("record_key"))
+            )
+        grown = checkpoint(grown.distinct(), f"scope-{round_number}")
         grown_size = grown.count()
         scope = grown
         if grown_size == size:

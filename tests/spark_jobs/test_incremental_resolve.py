@@ -222,3 +222,39 @@ def test_a_new_record_linked_only_by_the_model_is_resolved_in_one_scope_pass(spa
     # K1's customer came in as K9's blocking neighbour; nobody else did (Mai shares Đào's last name only).
     assert incremental.scope_records == 2
     assert partition(after) == partition(customers_of(twin)) and after == customers_of(twin)
+
+
+def test_a_link_refused_by_the_last_run_is_decided_again_in_one_scope_pass(spark, tmp_path):
+    """Đào's two contacts match, but each is stitched to an order with its own customer_ref: the link was refused
+    (at most one customer_ref per profile) and she is two customers. A new order joins one of them; the refused
+    pair brings the other into the scope up front (one pass), and the answer is the full run's."""
+    lake = Lake(tmp_path / "lake")
+    path = lake.model_path(MODEL_NAME)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_fixed_model(RULES).to_json()))
+    contacts = [
+        {**DAO, "contact_id": "K1", "email": "dao1@gmail.com"},
+        {**DAO, "contact_id": "K2", "email": "dao.work@company.vn", "first_name": "Thi Dao", "last_name": "NGUYEN"},
+    ]
+    add_bronze(spark, lake, "crm_contacts", contacts, "ingest-1")
+    orders = [
+        {"order_id": "O1", "customer_ref": "CA", "email": "dao1@gmail.com"},
+        {"order_id": "O2", "customer_ref": "CB", "email": "dao.work@company.vn"},
+    ]
+    add_bronze(spark, lake, "orders", orders, "ingest-1")
+    resolve(spark, lake)
+    before = customers_of(lake)
+    assert before["crm_contacts:K1"] != before["crm_contacts:K2"]
+    refused = [p for p in read(lake, layout.IDENTITY_MATCH_PAIRS) if p["refused_reason"]]
+    assert len(refused) == 1
+    twin = Lake(tmp_path / "twin")
+    shutil.copytree(lake.root, twin.root)
+    for target in (lake, twin):
+        add_bronze(spark, target, "orders", [{"order_id": "O3", "email": "dao1@gmail.com"}], "ingest-2")
+
+    incremental = resolve(spark, lake, mode="incremental")
+    full = resolve(spark, twin, mode="full")
+    assert incremental.mode == "incremental" and full.mode == "full"
+    assert incremental.scope_passes == 1 and incremental.scope_records == 5
+    assert customers_of(lake) == customers_of(twin)
+    assert customers_of(lake)["orders:O3"] == before["crm_contacts:K1"]

@@ -13,6 +13,7 @@ from spark_jobs.rules import DegreeGuard
 from spark_jobs.transforms.incremental import (
     ScopeDidNotConverge,
     combine_incidence,
+    near_links,
     previous_incidence,
     regard_touched,
     scope_closure,
@@ -46,6 +47,32 @@ def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, check
     assert _records(scope) == {"n1", "a", "b", "c", "d"} and rounds >= 3
     with pytest.raises(ScopeDidNotConverge):
         scope_closure(seeds, edges, membership, checkpoint, max_rounds=1)
+
+
+def test_near_links_are_the_earlier_pairs_that_may_link_now_and_close_the_scope_too(spark, checkpoint):
+    # weight 6.63 is probability 0.99 (the threshold): refused, just under, far under, linked, one profile already.
+    pairs = spark.createDataFrame(
+        [
+            ("a", "r", 9.0, "merge refused: 2 customer_ref values", False, False),
+            ("b", "j", 5.9, None, False, False),
+            ("c", "f", 3.0, None, False, False),
+            ("d", "l", 12.0, None, True, False),
+            ("e", "s", 12.0, None, False, True),
+        ],
+        "left_key string, right_key string, match_weight double, refused_reason string, linked boolean, "
+        "same_profile_already boolean",
+    )
+    links = near_links(pairs, 0.99, margin_bits=1.0)
+    assert {(r.record_key, r.other_key) for r in links.collect()} == {("a", "r"), ("r", "a"), ("b", "j"), ("j", "b")}
+    edges = spark.createDataFrame([("n1", 1), ("a", 1)], "record_key string, node long")
+    membership = spark.createDataFrame(
+        [("a", "cus_a"), ("r", "cus_r"), ("r2", "cus_r"), ("b", "cus_b")], "record_key string, customer_id string"
+    )
+    seeds = spark.createDataFrame([("n1",)], "record_key string")
+    # n1 -> a (node 1) -> r (a refused link, re-decided now) -> r2 (r's customer); b and j stay out.
+    scope, _ = scope_closure(seeds, edges, membership, checkpoint, links=links)
+    assert _records(scope) == {"n1", "a", "r", "r2"}
+    assert _records(scope_closure(seeds, edges, membership, checkpoint)[0]) == {"n1", "a"}
 
 
 def test_a_new_record_pushes_an_identifier_over_the_degree_guard_and_only_touched_nodes_are_re_decided(spark):
