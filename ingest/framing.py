@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from isal import igzip
+from isal.igzip_lib import IsalError
 
 from ingest.contracts import SourceContract
 
@@ -57,7 +59,7 @@ def read_bytes(path: str) -> bytes:
         raise FileRejected(f"unreadable file: {exc.strerror or exc}") from exc
     if path.endswith(".gz"):
         try:
-            data = gzip.decompress(data)
+            data = _gunzip(data)
         except EOFError as exc:
             raise FileRejected("truncated gzip: the file ends before the end-of-stream marker") from exc
         except (gzip.BadGzipFile, zlib.error) as exc:
@@ -66,6 +68,16 @@ def read_bytes(path: str) -> bytes:
     if not data or data.isspace():  # isspace() stops at the first other byte, unlike strip()
         raise FileRejected("empty file: no records")
     return data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is common in spreadsheet exports
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress every member of a gzip file with ISA-L (about 40% less CPU than zlib; it releases the GIL too).
+    A file it cannot read is read again by the standard library, whose error names the reason as before."""
+    try:
+        return igzip.decompress(data)
+    # Its errors differ from the standard library's (classes; trailing bytes read as a truncation).
+    except (EOFError, OSError, IsalError):  # type: ignore[misc]  # the stub declares IsalError as an instance
+        return gzip.decompress(data)
 
 
 def decode_utf8(data: bytes) -> str:
@@ -252,7 +264,7 @@ def jsonl_lines(path: str, numbers: set[int]) -> dict[int, str]:
     line wanted: a duplicate near the top of a file costs little more than its own line."""
     found: dict[int, str] = {}
     last = max(numbers)
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
+    with igzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
             if number in numbers:
                 text = line.rstrip(b"\r\n")

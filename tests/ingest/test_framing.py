@@ -88,6 +88,13 @@ def test_truncated_gzip_and_empty_files_are_rejected(tmp_path):
     not_gzip.write_bytes(b'{"a": 1}')
     with pytest.raises(FileRejected, match="not a valid gzip file"):
         read_bytes(str(not_gzip))
+    trailing = tmp_path / "d.jsonl.gz"  # bytes after the last member: ISA-L reads it as truncated, zlib does not
+    trailing.write_bytes(gzip.compress(b'{"a": 1}\n') + b"junk")
+    with pytest.raises(FileRejected, match="not a valid gzip file"):
+        read_bytes(str(trailing))
+    members = tmp_path / "e.jsonl.gz"  # concatenated members are one file
+    members.write_bytes(gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"b": 2}\n'))
+    assert read_bytes(str(members)) == b'{"a": 1}\n{"b": 2}\n'
 
 
 def test_frame_files_turns_a_rejected_file_into_one_row_with_a_null_line_number(tmp_path):
