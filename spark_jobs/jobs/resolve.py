@@ -481,8 +481,12 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     )
     # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component).
     edges = checkpoint(guarded.where(F.col("drop_reason").isNull()).select("record_key", "node"), "edges")
-    membership = io.read(tables.IDENTITY_MAP).select(
-        F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
+    # Written once, narrow: every closure round joins it twice (not the whole map, its keys built again each time).
+    membership = checkpoint(
+        io.read(tables.IDENTITY_MAP).select(
+            F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
+        ),
+        "membership",
     )
     seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
     stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
