@@ -82,6 +82,9 @@ def fit_clv(summary: pd.DataFrame, *, max_customers: int = 200_000, seed: int = 
     customers = len(summary)
     if customers < 10:
         raise ValueError(f"CLV needs at least 10 customers with a purchase to fit; got {customers}")
+    # In a fixed order: the query's row order varies from run to run, and both the seeded sample and the optimiser's
+    # path (on small or flat data the MAP fit can run off to a degenerate point) must not depend on it.
+    summary = summary.sort_values("customer_id", kind="stable", ignore_index=True)
     sample = summary.sample(max_customers, random_state=seed) if customers > max_customers else summary
     bg = BetaGeoModel(data=sample[["customer_id", "frequency", "recency", "T"]], model_config=_flat(BG_NBD_PARAMS))
     bg.fit(method="map", progressbar=False)
