@@ -68,7 +68,7 @@ def write_relation(
         if replace_on is None:
             raise ValueError(f"delta_mode replace_where needs delta_replace_on (a column) for {relation}")
         predicate = _values_predicate(con, relation, replace_on)  # read before the relation is streamed
-    reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
+    reader = con.sql(f"select * from {relation}").to_arrow_reader(_BATCH_ROWS)
     if mode == "overwrite":
         write_deltalake(path, reader, mode="overwrite", schema_mode="overwrite")
     elif mode == "append":
@@ -96,7 +96,7 @@ def _merge_relation(
         return
     if con.sql(f"select count(*) from {relation}").fetchone() == (0,):
         return  # nothing changed: no commit
-    reader = con.sql(f"select * from {relation}").fetch_record_batch(_BATCH_ROWS)
+    reader = con.sql(f"select * from {relation}").to_arrow_reader(_BATCH_ROWS)
     if inserts_only:
         write_deltalake(path, reader, mode="append")
         return
