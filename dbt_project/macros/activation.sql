@@ -1,27 +1,14 @@
 {#- When this dbt invocation started, as a timestamptz: one value per build, rendered when the node runs (dbt compiles
     every node at run time, also after a partial parse). The incremental activation histories mark the rows a build
-    keyed with it, so the Delta marts write only those rows' ingest batches. -#}
+    keyed with it, so the Delta marts merge only those rows. -#}
 {% macro build_started_at() -%}
   cast('{{ run_started_at.strftime("%Y-%m-%dT%H:%M:%S.%f") }}+00:00' as timestamptz)
-{%- endmacro %}
-
-{#- The rows of `history` (an incremental activation history) in the ingest batches this build touched: every batch
-    a row keyed by this build is in now or was in before (a re-sent record moves to a later batch). Written with
-    delta_mode replace_where on ingested_at, they replace exactly those batches in the Delta table. -#}
-{% macro touched_batches(history) -%}
-  select * from {{ history }}
-  where ingested_at in (
-      select ingested_at from {{ history }} where keyed_at = {{ build_started_at() }}
-      union
-      select previous_ingested_at from {{ history }}
-      where keyed_at = {{ build_started_at() }} and previous_ingested_at is not null
-  )
 {%- endmacro %}
 
 {#- The records of one source resolved to their customers, kept incrementally in an incremental model keyed by
     `record_id`: a build keys only the records ingested since the last one and those whose identity record was
     (re)assigned since (the identity map's assigned_at), not every record again. Each row says when it was keyed (the
-    build's start) and the ingest batch its previous version was in, for touched_batches(). `columns` are the
+    build's start): the history marts merge those rows into the lake. `columns` are the
     staging model's columns to keep, besides ingested_at. -#}
 {% macro keyed_history(staging, source, record_id, columns) -%}
 with identity_map as (
@@ -76,13 +63,9 @@ final as (
         {% for column in columns %}records.{{ column }},
         {% endfor %}records.ingested_at,
         identity_map.assigned_at,
-        {{ build_started_at() }} as keyed_at,
-        {% if is_incremental() %}previous.ingested_at{% else %}null::timestamptz{% endif %} as previous_ingested_at
+        {{ build_started_at() }} as keyed_at
     from changed as records
     inner join identity_map on identity_map.source_record_id = records.{{ record_id }}
-    {% if is_incremental() %}
-    left join {{ this }} as previous on previous.{{ record_id }} = records.{{ record_id }}
-    {% endif %}
 )
 
 select * from final

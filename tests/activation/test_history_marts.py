@@ -74,7 +74,7 @@ def _assign(a: ActivationLake, record_id: str, customer_id: str, at: datetime) -
 
 def test_incremental_histories_equal_a_build_from_scratch(activation_lake: ActivationLake, tmp_path) -> None:
     """Two builds (the second after new, late, re-sent and re-keyed records) leave the same histories and ranges in
-    Delta as one build of the final lake from scratch; the second build writes only the batches it touched, and a
+    Delta as one build of the final lake from scratch; the second build merges only the rows it keyed, and a
     third with nothing new writes nothing."""
     a = activation_lake
     day = timedelta(days=1)
@@ -129,7 +129,7 @@ def test_incremental_histories_equal_a_build_from_scratch(activation_lake: Activ
     build_marts(a.lake, as_of=SEND_AT - 2 * day, select=INCREMENTAL_SELECT)
     incremental = _all_rows(a.lake)
 
-    # Only the two batches were written: `first` (MSG-2's previous version, MSG-3 re-keyed) and `second`.
+    # One commit, of the rows this build keyed: MSG-2 re-sent, MSG-3 re-keyed, MSG-4 new.
     contacts = DeltaTable(a.lake.uri(layout.CUSTOMER_CONTACT_HISTORY))
     assert contacts.version() == before + 1
     assert [r["message_id"] for r in incremental[layout.CUSTOMER_CONTACT_HISTORY]] == ["MSG-1", "MSG-2", "MSG-3",
@@ -147,6 +147,23 @@ def test_incremental_histories_equal_a_build_from_scratch(activation_lake: Activ
     build_marts(a.lake, as_of=SEND_AT - day, select=INCREMENTAL_SELECT)
     assert {t: sorted(DeltaTable(a.lake.uri(t)).file_uris()) for t in KEYS} == files
     assert _all_rows(a.lake) == incremental
+
+    # Every row of the `second` batch re-sent in a third: each replaces its row (merged on message_id); no row of the
+    # emptied batch stays behind.
+    third = SEND_AT - 3 * day
+    a.writer.bronze("messages_sent", [
+        {"message_id": "MSG-2", "channel": "email", "purpose": "marketing", "sent_at": SEND_AT - 2 * day,
+         "campaign_id": "resent again"},
+        {"message_id": "MSG-4", "channel": "email", "purpose": "marketing", "sent_at": SEND_AT - 1 * day},
+    ], ingested_at=third)  # fmt: skip
+    build_marts(a.lake, as_of=SEND_AT - day, select=INCREMENTAL_SELECT)
+    incremental = _all_rows(a.lake)
+    contacts_now = incremental[layout.CUSTOMER_CONTACT_HISTORY]
+    assert [r["message_id"] for r in contacts_now] == ["MSG-1", "MSG-2", "MSG-3", "MSG-4"]
+    assert {r["message_id"]: r["ingested_at"] for r in contacts_now if r["message_id"] in ("MSG-2", "MSG-4")} == {
+        "MSG-2": third,
+        "MSG-4": third,
+    }
 
     # The same final lake built from scratch: a copy without dbt's working database and without these marts.
     fresh = Lake(tmp_path / "fresh")

@@ -1,21 +1,21 @@
 {{
     config(
-        delta_mode='replace_where',
-        delta_replace_on='ingested_at',
+        delta_mode='merge',
+        unique_key='consent_id',
     )
 }}
 -- Every consent event resolved to its customer, the whole history (not as of as_of): the consent gate of an export
 -- (activation/inputs.py) picks the event in force at its own send time, and reads this instead of joining bronze to
 -- the identity map on every export. Events of records no customer holds are left out (they name nobody).
--- Kept incrementally in int_consent__events; a build writes to Delta only the ingest batches it touched.
+-- Kept incrementally in int_consent__events; after the first build only the events this build keyed are merged
+-- into the lake on consent_id (as customer_contact_history).
 
-with touched as (
-    {{ touched_batches(ref('int_consent__events')) }}
-),
-
-final as (
+with final as (
     select customer_id, purpose, channel, status, is_granted, occurred_at, consent_id, ingested_at
-    from touched
+    from {{ ref('int_consent__events') }}
+    {% if delta_is_incremental() %}
+    where keyed_at = {{ build_started_at() }}
+    {% endif %}
 )
 
 -- Clustered by what an export filters on: Delta statistics skip the files of other purposes and channels.

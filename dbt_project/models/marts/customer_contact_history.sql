@@ -1,22 +1,22 @@
 {{
     config(
-        delta_mode='replace_where',
-        delta_replace_on='ingested_at',
+        delta_mode='merge',
+        unique_key='message_id',
     )
 }}
 -- Every message sent, resolved to its customer, the whole history: the contact history that frequency caps count
 -- (activation/inputs.py reads the cap window from it instead of joining bronze to the identity map on every
 -- export). This platform's own sends are in audit.activation_deliveries and are added at export time.
--- Kept incrementally in int_contacts__messages; a build writes to Delta only the ingest batches it touched (new
--- messages, re-keyed ones), replacing those batches, so a build with no new messages rewrites nothing.
+-- Kept incrementally in int_contacts__messages; after the first build only the messages this build keyed (new,
+-- re-sent or re-keyed) are merged into the lake on message_id, so a build with no new messages writes nothing and a
+-- message re-sent in a later file replaces its row instead of leaving it twice.
 
-with touched as (
-    {{ touched_batches(ref('int_contacts__messages')) }}
-),
-
-final as (
+with final as (
     select customer_id, channel, purpose, sent_at, message_id, campaign_id, ingested_at
-    from touched
+    from {{ ref('int_contacts__messages') }}
+    {% if delta_is_incremental() %}
+    where keyed_at = {{ build_started_at() }}
+    {% endif %}
 )
 
 -- Clustered by what an export filters on (channel, then the cap window): Delta statistics skip the rest.
