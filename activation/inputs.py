@@ -101,10 +101,8 @@ def load_inputs(
     consent_in_force = rules.consent.same_instant_winner == DBT_SAME_INSTANT_WINNER and lake.exists(
         layout.CUSTOMER_CONSENT_RANGES
     )
-    if consent_in_force:
-        _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_RANGES)
-    else:
-        _view(con, lake, "consent_history", layout.CUSTOMER_CONSENT_HISTORY)
+    consent = layout.CUSTOMER_CONSENT_RANGES if consent_in_force else layout.CUSTOMER_CONSENT_HISTORY
+    _view(con, lake, "consent_history", consent)
     _view(con, lake, "contact_history", layout.CUSTOMER_CONTACT_HISTORY)
     _view(
         con,

@@ -256,6 +256,7 @@ def file_framer(contract: SourceContract, max_record_bytes: int) -> Callable[[in
 
 
 RAW_SCHEMA = "_source_file string, _row_number long, _raw string"
+_RAW_ARROW_SCHEMA = pa.schema([("_source_file", pa.string()), ("_row_number", pa.int64()), ("_raw", pa.string())])
 
 
 def jsonl_lines(path: str, numbers: set[int]) -> dict[int, str]:
@@ -303,7 +304,7 @@ def raw_records(
             numbers = sorted(found)
             yield pa.RecordBatch.from_pydict(
                 {"_source_file": [path] * len(numbers), "_row_number": numbers, "_raw": [found[n] for n in numbers]},
-                schema=pa.schema([("_source_file", pa.string()), ("_row_number", pa.int64()), ("_raw", pa.string())]),
+                schema=_RAW_ARROW_SCHEMA,
             )
 
     return reread
