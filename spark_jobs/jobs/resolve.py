@@ -286,6 +286,7 @@ def _run_full(run: _Run, retrain: bool) -> None:
     if profiles is not None:
         io.overwrite(profiles, tables.IDENTITY_PROFILES)
     _append_ids_and_history(run, ids, events)
+    report.records = report.scope_records
     _collect_stats(report, resolved.incidence, identity_map, events, ids, resolved.refused)
     lap("write")
 
@@ -464,9 +465,17 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
 
     say("finding the records the new ones can change")
     previous = previous_incidence(io.read(tables.IDENTITY_IDENTIFIERS))
+    # The earlier rows of records that gained rows (none when every new row is a new record's).
+    touched_before = checkpoint(previous.join(touched, "record_key", "left_semi"), "touched-before")
+    earlier_touched = touched_before.select("record_key").distinct().count()
+    # The whole-lake record count: the previous run's plus the records seen for the first time.
+    report.records = int(previous_run["records"] or 0) + report.new_records - earlier_touched
     # Records that gained rows: their old and new identifiers, one row each; every other record as it was.
-    regained = checkpoint(combine_incidence(previous.join(touched, "record_key", "left_semi"), new), "regained")
-    everything = previous.drop("_was_shared").join(touched, "record_key", "left_anti").unionByName(regained)
+    regained = checkpoint(combine_incidence(touched_before, new), "regained")
+    untouched = previous.drop("_was_shared")
+    if earlier_touched:
+        untouched = untouched.join(touched, "record_key", "left_anti")
+    everything = untouched.unionByName(regained)
     was_shared = (
         previous.where(F.col("_was_shared").isNotNull()).groupBy("node").agg(F.min("_was_shared").alias("_was_shared"))
     )
@@ -870,7 +879,6 @@ def _collect_stats(
     ids: DataFrame,
     refused: DataFrame | None,
 ) -> None:
-    report.records = incidence.select("record_key").distinct().count()
     reasons = incidence.where(F.col("drop_reason").isNotNull()).select(
         F.when(F.col("drop_reason").startswith("shared identifier"), "shared identifier (degree guard)")
         .when(F.col("drop_reason").startswith("merge refused"), "conflict (max_per_profile)")
