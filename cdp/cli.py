@@ -297,6 +297,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_
                 select=select,
                 full_refresh=full_refresh,
                 refit_clv=refit_clv,
+                unit_tests=settings.build_unit_tests,
                 progress=step,
             )
         except (BuildFailed, AudienceError) as exc:

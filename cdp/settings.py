@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     max_quarantine_rate: float = Field(
         0.01, description="Share of a run's records quarantined above which the quarantine-rate check warns."
     )
+    build_unit_tests: bool = Field(
+        False,
+        description="`cdp build` also runs the dbt unit tests; dbt advises running them in development and CI only "
+        "(their fixed inputs test the SQL, not the data), and the test suite always runs them.",
+    )
     vacuum_retention_hours: int = Field(
         168, description="How long old Delta file versions are kept before `cdp maintain` vacuums them."
     )

@@ -125,6 +125,26 @@ def run_dbt(
     return results
 
 
+def build_command(*, select: str | None = None, full_refresh: bool = False, unit_tests: bool = False) -> list[str]:
+    """The ``dbt build`` command of a build. Unit tests are left out unless asked for: dbt advises running them in
+    development and CI only (they test the SQL on fixed inputs, which a production build does not change)."""
+    command = ["build"]
+    if select:
+        command += ["--select", select]
+    if full_refresh:
+        command.append("--full-refresh")
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
+    return command
+
+
+def run_unit_tests(lake: Lake, *, as_of: datetime, env: str = "local") -> list[tuple[str, str, float]]:
+    """Every dbt unit test of the project against ``lake`` (built before: unit tests read their inputs' column
+    types from the built relations); raise BuildFailed naming the failed ones."""
+    prepare(lake)
+    return run_dbt(lake, ["test", "--select", "test_type:unit"], as_of=as_of, env=env)
+
+
 def build_marts(
     lake: Lake,
     *,
@@ -133,10 +153,12 @@ def build_marts(
     select: str | None = None,
     full_refresh: bool = False,
     refit_clv: bool = False,
+    unit_tests: bool = False,
     progress: Callable[[str, str], None] | None = None,
 ) -> BuildReport:
     """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta.
-    ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use."""
+    ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use; ``unit_tests`` runs the
+    dbt unit tests too (settings.build_unit_tests; :func:`run_unit_tests` runs them alone)."""
     latest = latest_as_of(lake)
     if latest is not None and as_of < latest:
         # Membership history moves forward only: an older as_of would close stays before they were opened.
@@ -145,11 +167,7 @@ def build_marts(
             "later (earlier views are in gold.customer_trait_history and gold.audience_memberships)"
         )
     created, audiences = prepare(lake)
-    command = ["build"]
-    if select:
-        command += ["--select", select]
-    if full_refresh:
-        command.append("--full-refresh")
+    command = build_command(select=select, full_refresh=full_refresh, unit_tests=unit_tests)
     results = run_dbt(lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress)
     return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
 

@@ -18,7 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from cdp import lake as layout
 from expectations.marts import validate_mart
 from marts.audiences import DBT_PROJECT
-from marts.build import dbt_vars, lake_environment, manifest_path, prepare
+from marts.build import build_command, dbt_vars, lake_environment, manifest_path, prepare
 from orchestration.defs.identity import IDENTITY_MAP_KEY
 from orchestration.defs.ingest import LAKE_WRITES_POOL, bronze_key
 from orchestration.resources import LakeResource
@@ -61,7 +61,9 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     settings, the_lake = lake.settings(), lake.lake()
     created, audiences = prepare(the_lake)
     context.log.info(json.dumps({"created_source_tables": created, "audiences": audiences}))
-    args = ["build", "--target", settings.env, "--vars", dbt_vars(the_lake)]  # as_of: lake_environment, not --vars
+    # as_of: lake_environment, not --vars; dbt unit tests only if settings.build_unit_tests (CI runs them all)
+    command = build_command(unit_tests=settings.build_unit_tests)
+    args = [*command, "--target", settings.env, "--vars", dbt_vars(the_lake)]
     with lake_environment(the_lake, settings.env, as_of=settings.observation_time()):
         yield from dbt.cli(args, context=context).stream()
 
