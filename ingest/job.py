@@ -16,12 +16,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from cdp import lake as layout
@@ -229,16 +230,28 @@ def ingest_source(
             repeated = any(repeats_dir.glob("*.parquet"))  # an empty result writes no file at all
             if repeated:
                 checked = with_repeats(checked, spark.read.parquet(str(repeats_dir)))
-        counts = {row._source_file: row for row in per_file_counts(checked).collect()}
-        append(_with_run(accepted_rows(checked, contract), run_id, ingested_at), lake, bronze_table)
-        if any(row.quarantined or row.file_error for row in counts.values()):
-            quarantined = quarantined_rows(checked)
-            if repeated:  # duplicates of another file or run that were valid rows: their raw text from the files
-                reread = missing_raw(quarantined).repartition(min(len(files), 64), "_source_file")
-                quarantined = with_raw(
-                    quarantined, reread.mapInArrow(raw_records(contract, max_record_bytes), RAW_SCHEMA)
-                )
-            append(_with_run(quarantined, run_id, ingested_at), lake, quarantine_table)
+
+        def count_and_quarantine() -> dict[str, Row]:
+            counts = {row._source_file: row for row in per_file_counts(checked).collect()}
+            if any(row.quarantined or row.file_error for row in counts.values()):
+                quarantined = quarantined_rows(checked)
+                if repeated:  # duplicates of another file or run that were valid rows: their raw text from the files
+                    reread = missing_raw(quarantined).repartition(min(len(files), 64), "_source_file")
+                    quarantined = with_raw(
+                        quarantined, reread.mapInArrow(raw_records(contract, max_record_bytes), RAW_SCHEMA)
+                    )
+                append(_with_run(quarantined, run_id, ingested_at), lake, quarantine_table)
+            return counts
+
+        # Both read the checkpoint and write different tables: side by side, the short single-threaded stretches of
+        # one (planning, the Delta commit, the counts) overlap the other's work. Leaving the pool waits for both.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            bronze = pool.submit(
+                append, _with_run(accepted_rows(checked, contract), run_id, ingested_at), lake, bronze_table
+            )
+            counted = pool.submit(count_and_quarantine)
+        bronze.result()
+        counts = counted.result()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
