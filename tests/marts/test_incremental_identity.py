@@ -62,10 +62,10 @@ def _marts_db(lake: Lake, sql: str) -> set[tuple]:
             con.close()
 
 
-def _delta(lake: Lake, table: Table, order_by: str) -> list[tuple]:
+def _delta(lake: Lake, table: Table, order_by: str, where: str = "true") -> list[tuple]:
     con = duckdb.connect()
     load_delta_extension(con)
-    return con.execute(f"select * from delta_scan('{lake.uri(table)}') order by {order_by}").fetchall()
+    return con.execute(f"select * from delta_scan('{lake.uri(table)}') where {where} order by {order_by}").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,15 @@ def test_a_map_without_assigned_at_counts_every_record_as_changed(tmp_path):
 def test_the_incremental_build_equals_a_build_from_scratch(rebuilt, table, order_by):
     lake, fresh = rebuilt
     assert _delta(lake, table, order_by) == _delta(fresh, table, order_by)
+
+
+def test_the_trait_history_keeps_both_snapshots_and_the_last_equals_a_build_from_scratch(rebuilt):
+    lake, fresh = rebuilt
+    history = _delta(lake, layout.CUSTOMER_TRAIT_HISTORY, "as_of, customer_id")
+    assert [r[1] for r in history] == [AS_OF] * 5 + [LATER] * 5  # customers a-d and g, then a, c, e, f and g
+    latest = f"as_of = '{LATER.isoformat()}'"
+    assert history[5:] == _delta(fresh, layout.CUSTOMER_TRAIT_HISTORY, "customer_id", latest)
+    assert history[5:] == _delta(lake, layout.CUSTOMER_TRAITS, "customer_id")
 
 
 def test_retired_and_erased_customers_are_gone_from_the_golden_record(rebuilt):

@@ -7,6 +7,9 @@
   returns only the new or changed rows; they replace the rows with the same unique_key in the DuckDB table and in
   the Delta table (appended when none of their keys is there yet, else a Delta merge), so an unchanged row is
   neither rewritten here nor in the lake.
+  delta_duckdb_view (true; not with merge): the DuckDB relation is a view, not a table, for a mart that only copies
+  another model (its Delta table is written from the view): writing a second copy of every row into DuckDB cost
+  more than the rest of such a node.
 -#}
 {% macro delta_is_incremental() %}
   {%- if not execute -%}{{ return(false) }}{%- endif -%}
@@ -17,17 +20,25 @@
 
 {% materialization delta, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {%- set language = model['language'] -%}
-  {%- set target_relation = this.incorporate(type='table') -%}
+  {%- set merging = delta_is_incremental() -%}
+  {%- set as_view = config.get('delta_duckdb_view', false) -%}
+  {%- if as_view and (language != 'sql' or config.get('delta_mode') == 'merge') -%}
+    {{ exceptions.raise_compiler_error('delta_duckdb_view is for SQL models that are not merged: ' ~ this) }}
+  {%- endif -%}
+  {%- set target_relation = this.incorporate(type='view' if as_view else 'table') -%}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set temp_relation = make_intermediate_relation(target_relation, suffix='__dbt_tmp') -%}
-  {%- set merging = delta_is_incremental() -%}
   {{ drop_relation_if_exists(load_cached_relation(temp_relation)) }}
 
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
   {% call statement('main', language=language) -%}
+    {%- if as_view -%}
+    {{- create_view_as(temp_relation, compiled_code) }}
+    {%- else -%}
     {{- create_table_as(False, temp_relation, compiled_code, language) }}
+    {%- endif -%}
   {%- endcall %}
   {% if merging %}
     {#- The lake first: if its write fails, the DuckDB table still holds the last build and the next build finds

@@ -2,8 +2,10 @@
     config(
         delta_mode='replace_where',
         delta_replace_on='as_of',
+        delta_duckdb_view=true,
     )
 }}
 -- Traits snapshotted per run with their as_of (appended; a re-run for the same as_of replaces only its snapshot),
--- so feature serving can answer "what did we know on date D".
+-- so feature serving can answer "what did we know on date D". In DuckDB a view of this run's snapshot (no copy of
+-- customer_traits there); the snapshot is appended to the Delta table from it.
 select * from {{ ref('customer_traits') }}
