@@ -48,4 +48,5 @@ class Plugin(BasePlugin):
                 merge_on=config.get("delta_merge_on"),
                 inserts_only=bool(config.get("delta_inserts_only", False)),
                 whole=config.get("delta_whole_relation"),
+                delete_flag=config.get("delta_delete_flag"),
             )

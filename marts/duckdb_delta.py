@@ -47,6 +47,7 @@ def write_relation(
     merge_on: str | None = None,
     inserts_only: bool = False,
     whole: str | None = None,
+    delete_flag: str | None = None,
 ) -> None:
     """Stream a DuckDB relation into the Delta table at ``path``.
 
@@ -54,14 +55,15 @@ def write_relation(
     the rows whose ``replace_on`` column holds a value the relation holds (a snapshot re-run for the same ``as_of``
     replaces itself, history stays), or ``merge``: the relation holds the new and changed rows of ``whole`` (the
     DuckDB table before them), which replace the rows with the same ``merge_on`` value (appended when
-    ``inserts_only``: none of their keys is in the table). Without a Delta table at ``path`` yet, merge writes
-    ``whole`` with the relation's rows in place. The replace_where values come from the data, not from the model's
+    ``inserts_only``: none of their keys is in the table); a row whose ``delete_flag`` column is true removes the
+    row with its key instead (the flag is not stored). Without a Delta table at ``path`` yet, merge writes ``whole``
+    with the relation's rows in place. The replace_where values come from the data, not from the model's
     config: a config is rendered when dbt parses, and dbt does not re-parse for a new as_of (marts/run_vars.py).
     """
     if mode not in ("overwrite", "append", "replace_where", "merge"):
         raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append, replace_where or merge")
     if mode == "merge":
-        _merge_relation(con, relation, path, merge_on, inserts_only, whole)
+        _merge_relation(con, relation, path, merge_on, inserts_only, whole, delete_flag)
         return
     predicate = None
     if mode == "replace_where":
@@ -86,29 +88,35 @@ def _merge_relation(
     merge_on: str | None,
     inserts_only: bool,
     whole: str | None,
+    delete_flag: str | None,
 ) -> None:
     if merge_on is None or whole is None:
         raise ValueError(f"delta_mode merge needs a key (unique_key) and the whole relation for {relation}")
+    # the rows the table keeps or gains (without the flag column)
+    upserts = f"(select * exclude ({delete_flag}) from {relation} where not {delete_flag})" if delete_flag else relation
     if not (Path(path) / "_delta_log").is_dir():  # the lake lost the table: write all of it
         kept = f"select * from {whole} anti join {relation} using ({merge_on})"
-        rows = f"({kept} union all by name select * from {relation})"
+        rows = f"({kept} union all by name select * from {upserts})"
         write_relation(con, rows, path)
         return
     if con.sql(f"select count(*) from {relation}").fetchone() == (0,):
         return  # nothing changed: no commit
-    reader = con.sql(f"select * from {relation}").to_arrow_reader(_BATCH_ROWS)
     if inserts_only:
-        write_deltalake(path, reader, mode="append")
+        write_deltalake(path, con.sql(f"select * from {upserts}").to_arrow_reader(_BATCH_ROWS), mode="append")
         return
-    (
-        DeltaTable(path)
-        .merge(
-            reader, predicate=f"target.{merge_on} = changed.{merge_on}", source_alias="changed", target_alias="target"
-        )
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .execute()
+    reader = con.sql(f"select * from {relation}").to_arrow_reader(_BATCH_ROWS)
+    merger = DeltaTable(path).merge(
+        reader, predicate=f"target.{merge_on} = changed.{merge_on}", source_alias="changed", target_alias="target"
     )
+    if delete_flag:
+        merger = (
+            merger.when_matched_delete(predicate=f"changed.{delete_flag}")
+            .when_matched_update_all(except_cols=[delete_flag])
+            .when_not_matched_insert_all(predicate=f"not changed.{delete_flag}", except_cols=[delete_flag])
+        )
+    else:
+        merger = merger.when_matched_update_all().when_not_matched_insert_all()
+    merger.execute()
 
 
 def _values_predicate(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> str | None:

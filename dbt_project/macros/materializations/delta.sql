@@ -2,7 +2,8 @@
   A model built as a DuckDB table (so tests, contracts and downstream models read it here) and then written to the
   lake as a Delta table at <lake_root>/<lake_layer>/<alias> by the `lake` plugin (marts/duckdb_delta.py).
   Config: lake_layer (default gold), delta_mode (overwrite | append | replace_where | merge), delta_replace_on (the
-  column whose values in the new rows name the rows replace_where replaces), unique_key (merge).
+  column whose values in the new rows name the rows replace_where replaces), unique_key (merge), delta_delete_flag
+  (merge: a boolean column of the changed rows that removes the row with its key instead; not stored).
   merge: after the first build (and unless --full-refresh) the model's SQL, guarded by delta_is_incremental(),
   returns only the new or changed rows; they replace the rows with the same unique_key in the DuckDB table and in
   the Delta table (appended when none of their keys is there yet, else a Delta merge), so an unchanged row is
@@ -47,13 +48,19 @@
     {%- set known = run_query('select count(*) from ' ~ temp_relation ~ ' semi join ' ~ target_relation
                               ~ ' using (' ~ key ~ ')').columns[0].values()[0] -%}
     {{ adapter.commit() }}
+    {%- set delete_flag = config.get('delta_delete_flag') -%}
     {% set lake_config = {'delta_mode': 'merge', 'delta_merge_on': key, 'delta_inserts_only': known == 0,
-                          'delta_whole_relation': target_relation | string} %}
+                          'delta_whole_relation': target_relation | string, 'delta_delete_flag': delete_flag} %}
     {% do store_relation('lake', temp_relation, lake_location(), 'delta', lake_config) %}
     {% call statement('merge') -%}
       delete from {{ target_relation }} as target using {{ temp_relation }} as changed
       where target.{{ key }} = changed.{{ key }};
-      insert into {{ target_relation }} by name select * from {{ temp_relation }};
+      insert into {{ target_relation }} by name
+      {% if delete_flag -%}
+      select * exclude ({{ delete_flag }}) from {{ temp_relation }} where not {{ delete_flag }};
+      {%- else -%}
+      select * from {{ temp_relation }};
+      {%- endif %}
       drop table {{ temp_relation }};
     {%- endcall %}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
