@@ -1,10 +1,10 @@
 -- The web/app purchase funnel per week, channel and step: sessions (and visitors) that reached each step in order,
 -- conversion from the previous step and from the top, and the drop-off. A session's week is the UTC ISO week
--- (Monday) it started in; a step reached after as_of does not count yet.
+-- (Monday) it started in; a step reached after as_of does not count yet. The counts are kept per week between builds
+-- (int_journeys__funnel_counts); this adds the steps nobody reached and the rates.
 
-with sessions as (
-    select * from {{ ref('int_journeys__sessions') }}
-    where started_at <= {{ as_of() }}
+with counted as (
+    select week_start, channel, step_number, sessions, visitors from {{ ref('int_journeys__funnel_counts') }}
 ),
 
 steps as (
@@ -12,36 +12,6 @@ steps as (
     select {{ loop.index }} as step_number, '{{ step["step"] }}' as step
     {{ 'union all' if not loop.last }}
     {%- endfor %}
-),
-
-reached as (
-    -- one row per session and step it reached in order (a purchase without a view is not a conversion from view)
-    select
-        cast(date_trunc('week', timezone('UTC', sessions.started_at)) as date) as week_start,
-        sessions.channel,
-        sessions.visitor_key,
-        step_reached.step_number
-    from sessions
-    cross join lateral (
-        select unnest([
-            case when sessions.viewed_at <= {{ as_of() }} then 1 end,
-            case when sessions.carted_at <= {{ as_of() }} then 2 end,
-            case when sessions.checkout_started_at <= {{ as_of() }} then 3 end,
-            case when sessions.purchased_at <= {{ as_of() }} then 4 end
-        ]) as step_number
-    ) as step_reached
-    where step_reached.step_number is not null
-),
-
-counted as (
-    select
-        week_start,
-        channel,
-        step_number,
-        count(*) as sessions,
-        count(distinct visitor_key) as visitors
-    from reached
-    group by week_start, channel, step_number
 ),
 
 grid as (
