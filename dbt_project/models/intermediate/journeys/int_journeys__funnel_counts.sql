@@ -9,8 +9,7 @@
 -- sessions_ingested_to) or a session time between the last build's as_of and this one's; the other weeks keep their
 -- counts. A re-sessionised visitor's sessions it replaced started within the new sessions' spans, so the weeks those
 -- spans cross are recounted too (a late event joining two sessions across a Monday empties the later week).
-{%- set previous = load_relation(this) if execute else none %}
-{%- set incremental = previous is not none and not should_full_refresh() %}
+{%- set incremental = keeps_last_build() %}
 
 with all_sessions as (
     select *, cast(date_trunc('week', timezone('UTC', started_at)) as date) as week_start
