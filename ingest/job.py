@@ -1,11 +1,11 @@
 """The bronze ingest job: landing files -> bronze and quarantine Delta tables, with an ingest log.
 
-Per source: find the files, checksum them, skip those already handled, frame and validate the rest on Spark,
-checkpoint the validated rows once, then append accepted rows to ``bronze.<source>``, rejected rows and files to
-``quarantine.<source>``, and one row per file to ``audit.ingest_log``. For every file, records in = accepted +
-quarantined + suppressed (records of erased people, dropped: ``ingest.suppression``). A run is recorded as
-started and completed in ``audit.ingest_runs``; rows written by a run that never completed (a crash) are removed at
-the start of the next run, so a retry never duplicates.
+Per source (sources side by side, each in its own thread on the one Spark session): find the files, checksum them,
+skip those already handled, frame and validate the rest on Spark, checkpoint the validated rows once, then append
+accepted rows to ``bronze.<source>``, rejected rows and files to ``quarantine.<source>``, and one row per file to
+``audit.ingest_log``. For every file, records in = accepted + quarantined + suppressed (records of erased people,
+dropped: ``ingest.suppression``). A run is recorded as started and completed in ``audit.ingest_runs``; rows written
+by a run that never completed (a crash) are removed at the start of the next run, so a retry never duplicates.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -292,7 +293,9 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest every new landing file of the given sources (default: all). Safe to re-run at any time; raises
     IngestAlreadyRunning while another ingest is writing to the same lake. ``default_phone_region`` reads phones
-    without a country code when matching them against the suppression list (as identity resolution reads them)."""
+    without a country code when matching them against the suppression list (as identity resolution reads them).
+    Sources are ingested side by side; ``progress(source, sources_finished, sources)`` is called as each one starts,
+    and ``progress("done", sources, sources)`` at the end."""
     with ingest_lock(lake):
         return _run_ingest(spark, lake, landing_root, sources, max_record_bytes, progress, default_phone_region)
 
@@ -320,16 +323,15 @@ def _run_ingest(
         c.name: suppressor(c.name, hashes, identity_rules, default_phone_region) if identity_rules else None
         for c in contracts
     }
-    for step, contract in enumerate(contracts):
-        if progress:
-            progress(contract.name, step, len(contracts))
-        new_files: list[tuple[Path, str]] = []
+    skipped: dict[str, list[FileOutcome]] = {c.name: [] for c in contracts}
+    new_files: dict[str, list[tuple[Path, str]]] = {c.name: [] for c in contracts}
+    for contract in contracts:  # in source order: the first of two equal files is the one ingested
         for path in discover(landing_root, contract):
             checksum = file_checksum(path)
             if checksum in handled:  # same bytes already handled, under this name or another
                 if str(path) not in handled[checksum]:
                     first = sorted(handled[checksum])[0]
-                    report.files.append(
+                    skipped[contract.name].append(
                         FileOutcome(
                             contract.name,
                             str(path),
@@ -342,17 +344,36 @@ def _run_ingest(
                     handled[checksum].add(str(path))
                 continue
             handled[checksum] = {str(path)}
-            new_files.append((path, checksum))
-        report.files += ingest_source(
+            new_files[contract.name].append((path, checksum))
+
+    finished = [0]
+    lock = threading.Lock()
+
+    def ingest(contract: SourceContract) -> list[FileOutcome]:
+        if progress:
+            with lock:
+                progress(contract.name, finished[0], len(contracts))
+        outcomes = ingest_source(
             spark,
             lake,
             contract,
-            new_files,
+            new_files[contract.name],
             run_id=report.run_id,
             ingested_at=started_at,
             max_record_bytes=max_record_bytes,
             suppress=suppressors[contract.name],
         )
+        with lock:
+            finished[0] += 1
+        return outcomes
+
+    # Sources are independent (their own files and tables): all ingested side by side, so one source's fixed costs
+    # (planning, Delta commits, a lone file's task) overlap another's work. Leaving the pool waits for every source;
+    # a failure is raised after that, and the run stays unfinished (rolled back by the next run) as before.
+    with ThreadPoolExecutor(max_workers=len(contracts)) as pool:
+        ingested = [pool.submit(ingest, contract) for contract in contracts]
+    for contract, outcomes in zip(contracts, ingested, strict=True):
+        report.files += skipped[contract.name] + outcomes.result()
     if report.files:
         rows = [
             (

@@ -12,6 +12,7 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from ingest.contracts import SOURCES
 from ingest.job import INGESTED, REJECTED, SKIPPED, IngestAlreadyRunning, IngestReport, ingest_lock, run_ingest
 
 EVENT = {
@@ -210,6 +211,38 @@ def test_any_subset_of_sources_is_a_valid_landing_zone(spark, lake, landing, wri
     assert [(f.source, f.accepted) for f in report.files] == [("orders", 1)]
     assert [t.qualified_name for t in lake.tables()] == ["audit.ingest_log", "audit.ingest_runs", "bronze.orders"]
     assert ingest(spark, lake, landing.parent / "no-such-landing").files == []
+
+
+def test_sources_ingested_side_by_side_report_in_source_order_and_skip_a_file_seen_in_an_earlier_source(
+    spark, lake, landing, write_file
+):
+    order = {
+        "order_id": "o1",
+        "channel": "store",
+        "ordered_at": "2025-01-01T00:00:00Z",
+        "status": "paid",
+        "currency": "VND",
+        "total_amount": 1000,
+        "lines": [],
+    }
+    write_file("orders", "o.jsonl", [order, {**order, "order_id": None}])
+    first = write_file("events", "a.jsonl", events("m1", "m2"))
+    shutil.copy(first, landing / "orders" / "a-copy.jsonl")  # events come first: the copy under orders is skipped
+    write_file("survey_responses", "s.csv", SURVEY_HEADER + "\nr1,NPS,9,,,2025-01-01\n")
+    calls = []
+    report = ingest(spark, lake, landing, progress=lambda *call: calls.append(call))
+    assert [(f.source, f.file_path.rsplit("/", 1)[-1], f.status, f.accepted, f.quarantined) for f in report.files] == [
+        ("events", "a.jsonl", INGESTED, 2, 0),
+        ("orders", "a-copy.jsonl", SKIPPED, 0, 0),
+        ("orders", "o.jsonl", INGESTED, 1, 1),
+        ("survey_responses", "s.csv", INGESTED, 1, 0),
+    ]
+    assert quarantine(lake, "orders") == [("o.jsonl", 2, "order_id: missing required field")]
+    assert len(rows(lake, layout.bronze("survey_responses"))) == 1
+    total = len(SOURCES)
+    assert sorted(name for name, _, _ in calls[:-1]) == sorted(SOURCES)  # each source once, as it starts
+    assert all(0 <= done < total and of == total for _, done, of in calls[:-1])
+    assert calls[-1] == ("done", total, total)
 
 
 def test_rows_of_an_interrupted_run_are_rolled_back_before_the_next(spark, lake, landing, write_file):
