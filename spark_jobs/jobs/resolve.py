@@ -892,18 +892,17 @@ def _collect_stats(
     report.conflicts = report.dropped_identifiers.get("conflict (max_per_profile)", 0)
     # sum(1), not count(*): Sail rejects aggregating a non-nullable count again over a one-row table.
     sizes = identity_map.groupBy("customer_id").agg(F.sum(F.lit(1)).alias("size"))
-    summary = sizes.agg(
-        F.count("*").alias("customers"),
-        F.sum("size").alias("records"),
-        F.max("size").alias("largest"),
-        F.sum(F.when(F.col("size") > 1, F.col("size")).otherwise(0)).alias("multi"),
-    ).collect()[0]
-    report.customers = int(summary["customers"] or 0)
-    report.resolved_records = int(summary["records"] or 0)
-    report.largest_customer = int(summary["largest"] or 0)
-    report.records_in_multi_record_customers = int(summary["multi"] or 0)
-    histogram = sizes.groupBy(_bucket(F.col("size")).alias("bucket")).count().collect()
-    report.size_histogram = {r["bucket"]: int(r["count"]) for r in histogram}
+    # One pass over the customers: the whole-lake figures are sums over the size histogram's buckets.
+    buckets = (
+        sizes.groupBy(_bucket(F.col("size")).alias("bucket"))
+        .agg(F.count("*").alias("customers"), F.sum("size").alias("records"), F.max("size").alias("largest"))
+        .collect()
+    )
+    report.size_histogram = {r["bucket"]: int(r["customers"]) for r in buckets}
+    report.customers = sum(int(r["customers"]) for r in buckets)
+    report.resolved_records = sum(int(r["records"]) for r in buckets)
+    report.largest_customer = max((int(r["largest"]) for r in buckets), default=0)
+    report.records_in_multi_record_customers = sum(int(r["records"]) for r in buckets if r["bucket"] != "1")
     counts = {r["event"]: int(r["count"]) for r in events.groupBy("event").count().collect()}
     report.merges, report.splits = counts.get("merge", 0), counts.get("split", 0)
     report.new_customers = ids.where("is_new").count()

@@ -142,6 +142,8 @@ def test_empty_and_missing_sources_and_a_source_with_only_customer_ref(spark, la
     report = resolve(spark, lake)
     found, _ = customers_of(lake)
     assert len(found) == 9 and report.customers == 3
+    assert (report.records, report.resolved_records, report.largest_customer) == (9, 9, 3)
+    assert report.size_histogram == {"3-5": 3} and report.records_in_multi_record_customers == 9
     assert found["orders:O0"] == found["orders:O3"] == found["orders:O6"] != found["orders:O1"]
 
 
