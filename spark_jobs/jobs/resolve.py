@@ -39,7 +39,9 @@ from spark_jobs.transforms.identifiers import (
 )
 from spark_jobs.transforms.incremental import (
     ScopeDidNotConverge,
+    bridging_nodes,
     combine_incidence,
+    earlier_conflicts,
     near_links,
     previous_incidence,
     regard_touched,
@@ -464,7 +466,8 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     lap("normalise")
 
     say("finding the records the new ones can change")
-    previous = previous_incidence(io.read(tables.IDENTITY_IDENTIFIERS))
+    identifiers = io.read(tables.IDENTITY_IDENTIFIERS)
+    previous = previous_incidence(identifiers)
     # The earlier rows of records that gained rows (none when every new row is a new record's).
     touched_before = checkpoint(previous.join(touched, "record_key", "left_semi"), "touched-before")
     earlier_touched = touched_before.select("record_key").distinct().count()
@@ -488,8 +491,11 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
         .drop("_shared")
     )
-    # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component).
-    edges = checkpoint(guarded.where(F.col("drop_reason").isNull()).select("record_key", "node"), "edges")
+    # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component), of the
+    # nodes that can join records of two earlier customers; every other such node joins one customer's records.
+    bridging = bridging_nodes(regained, changed, earlier_conflicts(identifiers))
+    stitchable = guarded.where(F.col("drop_reason").isNull()).select("record_key", "node")
+    edges = checkpoint(stitchable.join(bridging, "node", "left_semi"), "edges")
     # Written once, narrow: every closure round joins it twice (not the whole map, its keys built again each time).
     membership = checkpoint(
         io.read(tables.IDENTITY_MAP).select(

@@ -25,8 +25,9 @@ from spark_jobs.transforms.identifiers import INCIDENCE_COLUMNS, guard_shared_id
 
 # Drop reasons a run decides from the whole graph (re-decided for the scope); the others (invalid, blocked) belong
 # to the value alone and are kept from the previous run, so old identifiers are never normalised again.
-GRAPH_REASONS = ("shared identifier", "merge refused")
 SHARED_PREFIX = "shared identifier"
+CONFLICT_PREFIX = "merge refused"
+GRAPH_REASONS = (SHARED_PREFIX, CONFLICT_PREFIX)
 
 
 class ScopeDidNotConverge(RuntimeError):
@@ -112,6 +113,23 @@ def regard_touched(
     after = verdict.select("node")
     changed = before.join(after, "node", "left_anti").unionByName(after.join(before, "node", "left_anti"))
     return shared, changed
+
+
+def earlier_conflicts(identifiers: DataFrame) -> DataFrame:
+    """(node) of ``silver.identity_identifiers`` that the previous run refused to stitch by a limit."""
+    return identifiers.where(F.col("drop_reason").startswith(CONFLICT_PREFIX)).select("node")
+
+
+def bridging_nodes(touched_rows: DataFrame, changed: DataFrame, conflicts: DataFrame) -> DataFrame:
+    """(node): the identifiers that can join records of two earlier customers in an incremental run's scope.
+
+    The previous run stitched every holder of a usable identifier into one customer unless the degree guard or a
+    limit refused it. So an identifier joins two earlier customers only when it is a new record's or a record's
+    that gained rows (``touched_rows``, incidence rows), its guard verdict changed (``changed``: (node), see
+    :func:`regard_touched`) or a limit refused it last time (``conflicts``: (node), see :func:`earlier_conflicts`);
+    the scope's closure needs no other (their records are one earlier customer's, which the membership joins)."""
+    touched_nodes = touched_rows.where(F.col("drop_reason").isNull()).select("node")
+    return touched_nodes.unionByName(changed.select("node")).unionByName(conflicts.select("node")).distinct()
 
 
 def near_links(pairs: DataFrame, match_threshold: float, margin_bits: float) -> DataFrame:

@@ -12,7 +12,9 @@ from spark_jobs.jobs.resolve import with_assigned_at
 from spark_jobs.rules import DegreeGuard
 from spark_jobs.transforms.incremental import (
     ScopeDidNotConverge,
+    bridging_nodes,
     combine_incidence,
+    earlier_conflicts,
     near_links,
     previous_incidence,
     regard_touched,
@@ -47,6 +49,34 @@ def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, check
     assert _records(scope) == {"n1", "a", "b", "c", "d"} and rounds >= 3
     with pytest.raises(ScopeDidNotConverge):
         scope_closure(seeds, edges, membership, checkpoint, max_rounds=1)
+
+
+def test_the_scope_needs_only_the_identifiers_that_can_bridge_two_earlier_customers(spark, checkpoint):
+    # Earlier customers: a (a1, a2 stitched by node 1), b (b1, b2 by node 4; node 5 would have merged a1 and b1 but a
+    # limit refused it), d (d1, node 7). New record n1 holds node 2, which a2 holds too; the guard now refuses node 8.
+    stitchable = spark.createDataFrame(
+        [("a1", 1), ("a2", 1), ("a2", 2), ("n1", 2), ("b1", 4), ("b2", 4), ("a1", 5), ("b1", 5), ("d1", 7)],
+        "record_key string, node long",
+    )
+    membership = spark.createDataFrame(
+        [("a1", "a"), ("a2", "a"), ("b1", "b"), ("b2", "b"), ("d1", "d")], "record_key string, customer_id string"
+    )
+    identifiers = spark.createDataFrame(
+        [("a1", 1, None), ("a1", 5, "merge refused: 2 customer_ref values"), ("d1", 9, "invalid email")],
+        "record_key string, node long, drop_reason string",
+    )
+    touched_rows = spark.createDataFrame(
+        [("n1", 2, None), ("n1", 3, "invalid phone")], "record_key string, node long, drop_reason string"
+    )
+    changed = spark.createDataFrame([(8,)], "node long")
+    bridging = bridging_nodes(touched_rows, changed, earlier_conflicts(identifiers))
+    assert {r.node for r in bridging.collect()} == {2, 5, 8}
+    edges = stitchable.join(bridging, "node", "left_semi")
+    seeds = spark.createDataFrame([("n1",)], "record_key string")
+    # n1 -> a2 (node 2) -> a1 (customer a) -> b1 (node 5, refused last time, decided again) -> b2 (customer b).
+    expected = {"n1", "a1", "a2", "b1", "b2"}
+    assert _records(scope_closure(seeds, edges, membership, checkpoint)[0]) == expected
+    assert _records(scope_closure(seeds, stitchable, membership, checkpoint)[0]) == expected
 
 
 def test_near_links_are_the_earlier_pairs_that_may_link_now_and_close_the_scope_too(spark, checkpoint):
