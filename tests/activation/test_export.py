@@ -82,6 +82,11 @@ def test_export_audits_every_member_and_sends_only_the_eligible(activation_lake:
     assert rows[0]["consent_id"] is not None and rows[0]["rule_version"] == RULES.version
     assert (rows[3]["cap_count"], rows[3]["cap_limit"]) == (2, 2)
     assert all(r["destination"] == "files" and r["purpose"] == "marketing" for r in rows)
+    # The sync's constants on every row (built beside the decisions, not by the decision query).
+    assert {(r["sync_id"], r["audience_name"], r["channel"], r["send_time"]) for r in rows} == {
+        (report.sync_id, "spring_sale", "email", SEND_AT)
+    }
+    assert set(report.cpu_seconds) == set(report.seconds) >= {"inputs", "decide", "audit", "plan", "deliver"}
     syncs = DeltaTable(lake.uri(layout.ACTIVATION_SYNCS)).to_pyarrow_table().to_pylist()
     assert [s["status"] for s in syncs] == ["started", "completed"] or sorted(s["status"] for s in syncs) == [
         "completed",
