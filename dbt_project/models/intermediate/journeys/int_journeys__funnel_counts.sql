@@ -10,14 +10,11 @@
 -- counts. A re-sessionised visitor's sessions it replaced started within the new sessions' spans, so the weeks those
 -- spans cross are recounted too (a late event joining two sessions across a Monday empties the later week).
 {%- set incremental = keeps_last_build() %}
-
-with all_sessions as (
-    select *, cast(date_trunc('week', timezone('UTC', started_at)) as date) as week_start
-    from {{ ref('int_journeys__sessions') }}
-),
+{#- the UTC ISO week (its Monday) of a timestamp: computed only for the sessions a build reads (it is not cheap) #}
+{%- set week_of = "cast(date_trunc('week', timezone('UTC', {})) as date)" %}
 
 {% if incremental %}
-last_build as (
+with last_build as (
     select
         coalesce(max(sessions_ingested_to), '-infinity'::timestamptz) as sessions_ingested_to,
         least(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as from_as_of,
@@ -27,26 +24,38 @@ last_build as (
 
 changed_weeks as (
     select distinct unnest(
-        range(week_start, cast(date_trunc('week', timezone('UTC', ended_at)) as date) + 1, interval 7 day)
+        range({{ week_of.format('started_at') }}, {{ week_of.format('ended_at') }} + 1, interval 7 day)
     )::date as week_start
-    from all_sessions, last_build
-    where all_sessions.last_ingested_at > last_build.sessions_ingested_to
+    from {{ ref('int_journeys__sessions') }} as sessions, last_build
+    where sessions.last_ingested_at > last_build.sessions_ingested_to
     union
-    select all_sessions.week_start
-    from all_sessions, last_build
+    select {{ week_of.format('started_at') }}
+    from {{ ref('int_journeys__sessions') }} as sessions, last_build
     where
         {%- for moment in ['started_at', 'viewed_at', 'carted_at', 'checkout_started_at', 'purchased_at'] %}
         ({{ moment }} > last_build.from_as_of and {{ moment }} <= last_build.to_as_of){{ ' or' if not loop.last }}
         {%- endfor %}
 ),
 
+changed_spans as (
+    select
+        timezone('UTC', week_start::timestamp) as week_from,
+        timezone('UTC', week_start::timestamp + interval 7 day) as week_to
+    from changed_weeks
+),
+
 sessions as (
-    select * from all_sessions
-    where started_at <= {{ as_of() }} and week_start in (select week_start from changed_weeks)
+    -- the sessions of the changed weeks, found by start time
+    select *, {{ week_of.format('started_at') }} as week_start
+    from {{ ref('int_journeys__sessions') }} as sessions
+    semi join changed_spans
+        on sessions.started_at >= changed_spans.week_from and sessions.started_at < changed_spans.week_to
+    where sessions.started_at <= {{ as_of() }}
 ),
 {% else %}
-sessions as (
-    select * from all_sessions
+with sessions as (
+    select *, {{ week_of.format('started_at') }} as week_start
+    from {{ ref('int_journeys__sessions') }}
     where started_at <= {{ as_of() }}
 ),
 {% endif %}
@@ -85,12 +94,12 @@ final as (
     select
         counted.*,
         {{ as_of() }} as counted_as_of,
-        (select max(last_ingested_at) from all_sessions) as sessions_ingested_to
+        (select max(last_ingested_at) from {{ ref('int_journeys__sessions') }}) as sessions_ingested_to
     from counted
     {% if incremental %}
     union all by name
     select * exclude (counted_as_of, sessions_ingested_to), {{ as_of() }} as counted_as_of,
-        (select max(last_ingested_at) from all_sessions) as sessions_ingested_to
+        (select max(last_ingested_at) from {{ ref('int_journeys__sessions') }}) as sessions_ingested_to
     from {{ this }}
     where week_start not in (select week_start from changed_weeks)
     {% endif %}
