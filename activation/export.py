@@ -277,8 +277,7 @@ def export_audience(
         for op, items in (("remove", removals), ("upsert", upserts)):
             for start in range(0, items.num_rows, batch_size):
                 chunk = items.slice(start, batch_size)
-                ids, hashes = chunk["customer_id"].to_pylist(), chunk["row_hash"].to_pylist()
-                key = batch_key(audience.name, destination.name, op, ids, hashes)
+                key = batch_key(audience.name, destination.name, op, chunk["customer_id"], chunk["row_hash"])
                 rows = chunk.select(["customer_id"]) if op == "remove" else chunk.drop_columns(["row_hash"])
                 batch = Batch(key, audience.name, op, rows, sync_id)  # type: ignore[arg-type]
                 try:
