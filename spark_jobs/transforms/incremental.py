@@ -28,6 +28,8 @@ from spark_jobs.transforms.identifiers import INCIDENCE_COLUMNS, guard_shared_id
 SHARED_PREFIX = "shared identifier"
 CONFLICT_PREFIX = "merge refused"
 GRAPH_REASONS = (SHARED_PREFIX, CONFLICT_PREFIX)
+# The closure's group of a record outside the previous membership (customer ids never start with it).
+RECORD_GROUP = "record:"
 
 
 class ScopeDidNotConverge(RuntimeError):
@@ -162,23 +164,43 @@ def scope_closure(
     (record_key, node: identifiers that may stitch, conflicts included), under belonging to the same previous
     customer (``membership``) and under ``links`` (record_key, other_key: pairs that may link, see
     :func:`near_links`). Returns ((record_key), rounds); raises when it has not settled after ``max_rounds`` (then a
-    full run is the answer)."""
-    scope = checkpoint(seeds.select("record_key").distinct(), "scope-0")
+    full run is the answer).
+
+    Closed over groups, not records: a previous customer's records are one group and any other record a group of
+    its own, so the large membership is read twice (the groups of the records named, and the scope's records at the
+    end) instead of twice per round."""
+    named = seeds.select("record_key").unionByName(edges.select("record_key"))
+    if links is not None:
+        named = named.unionByName(links.select("record_key"))
+        named = named.unionByName(links.select(F.col("other_key").alias("record_key")))
+    group = F.coalesce("customer_id", F.concat(F.lit(RECORD_GROUP), "record_key"))
+    groups = checkpoint(
+        named.distinct().join(membership, "record_key", "left").select("record_key", group.alias("group")),
+        "scope-groups",
+    )
+    group_edges = edges.join(groups, "record_key").select("group", "node")
+    group_links = None
+    if links is not None:
+        other = groups.select(F.col("record_key").alias("other_key"), F.col("group").alias("other_group"))
+        group_links = links.join(groups, "record_key").join(other, "other_key").select("group", "other_group")
+    scope = checkpoint(seeds.join(groups, "record_key").select("group").distinct(), "scope-0")
     size = scope.count()
     for round_number in range(1, max_rounds + 1):
-        nodes = edges.join(scope, "record_key", "left_semi").select("node").distinct()
-        by_node = edges.join(nodes, "node", "left_semi").select("record_key")
-        customers = membership.join(scope, "record_key", "left_semi").select("customer_id").distinct()
-        by_customer = membership.join(customers, "customer_id", "left_semi").select("record_key")
-        grown = scope.unionByName(by_node).unionByName(by_customer)
-        if links is not None:
+        nodes = group_edges.join(scope, "group", "left_semi").select("node").distinct()
+        grown = scope.unionByName(group_edges.join(nodes, "node", "left_semi").select("group"))
+        if group_links is not None:
             grown = grown.unionByName(
-                links.join(scope, "record_key", "left_semi").select(F.col("other_key").alias("record_key"))
+                group_links.join(scope, "group", "left_semi").select(F.col("other_group").alias("group"))
             )
         grown = checkpoint(grown.distinct(), f"scope-{round_number}")
         grown_size = grown.count()
         scope = grown
         if grown_size == size:
-            return scope, round_number
+            customers = membership.join(scope.withColumnRenamed("group", "customer_id"), "customer_id", "left_semi")
+            alone = scope.where(F.col("group").startswith(RECORD_GROUP)).select(
+                F.expr(f"substring(group, {len(RECORD_GROUP) + 1})").alias("record_key")
+            )
+            records = customers.select("record_key").unionByName(alone).distinct()
+            return checkpoint(records, "scope"), round_number
         size = grown_size
     raise ScopeDidNotConverge(f"the incremental scope still grew after {max_rounds} rounds")
