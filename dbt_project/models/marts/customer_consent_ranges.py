@@ -32,14 +32,34 @@ def model(dbt, session):
             "events", ranges_query("events", DBT_SAME_INSTANT_WINNER) + " order by purpose, channel, customer_id"
         )
 
-    built = session.sql(f"select * from {dbt.this}").set_alias("built")  # the last build's ranges
-    built_events = built.project(EVENT_COLUMNS)
-    dated = events.filter("occurred_at is not null")  # an undated event never has a range
-    changed = dated.except_(built_events).union(built_events.except_(dated))
-    touched = changed.project("customer_id, purpose, channel").distinct().set_alias("touched")
-    scoped = events.set_alias("events").join(touched, SAME_KEY.format(a="events", b="touched"), how="semi")
-    fresh = scoped.query("scoped", ranges_query("scoped", DBT_SAME_INSTANT_WINNER)).set_alias("fresh")
-    removed = built.join(touched, SAME_KEY.format(a="built", b="touched"), how="semi").join(
-        fresh, "fresh.consent_id = built.consent_id", how="anti"
+    # One query, so that each relation is read once (the relational API's nested relations ran their subplans
+    # again: 1.3 s against 0.4 s of CPU at 230k events with nothing changed).
+    return events.query(
+        "events",
+        f"""
+        with built as (select * from {dbt.this}),  -- the last build's ranges
+
+        changed as (
+            (select {EVENT_COLUMNS} from events where occurred_at is not null  -- an undated event has no range
+             except select {EVENT_COLUMNS} from built)
+            union all
+            (select {EVENT_COLUMNS} from built except select {EVENT_COLUMNS} from events)
+        ),
+
+        touched as (select distinct customer_id, purpose, channel from changed),
+
+        scoped as (select * from events semi join touched on {SAME_KEY.format(a="events", b="touched")}),
+
+        fresh as ({ranges_query("scoped", DBT_SAME_INSTANT_WINNER)}),
+
+        removed as (
+            select built.* from built
+            semi join touched on {SAME_KEY.format(a="built", b="touched")}
+            anti join fresh on fresh.consent_id = built.consent_id
+        )
+
+        select *, false as is_removed from (select * from fresh except select * from built)
+        union all
+        select *, true as is_removed from removed
+        """,
     )
-    return fresh.except_(built).project("*, false as is_removed").union(removed.project("*, true as is_removed"))
