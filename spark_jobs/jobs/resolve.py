@@ -496,12 +496,9 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     bridging = bridging_nodes(regained, changed, earlier_conflicts(identifiers))
     stitchable = guarded.where(F.col("drop_reason").isNull()).select("record_key", "node")
     edges = checkpoint(stitchable.join(bridging, "node", "left_semi"), "edges")
-    # Written once, narrow: every closure round joins it twice (not the whole map, its keys built again each time).
-    membership = checkpoint(
-        io.read(tables.IDENTITY_MAP).select(
-            F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
-        ),
-        "membership",
+    # Not written: the closure reads it twice (the groups of the records it names, and its records at the end).
+    membership = io.read(tables.IDENTITY_MAP).select(
+        F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
     )
     seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
     stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
