@@ -22,6 +22,15 @@ EVENT = {
     "event": "Product Viewed",
     "timestamp": "2025-03-01T10:00:00Z",
 }
+ORDER = {
+    "order_id": "o1",
+    "channel": "store",
+    "ordered_at": "2025-01-01T00:00:00Z",
+    "status": "paid",
+    "currency": "VND",
+    "total_amount": 1000,
+    "lines": [],
+}
 SURVEY_HEADER = "response_id,survey_type,score,comment,email,responded_at"
 
 
@@ -192,21 +201,7 @@ def test_a_10_mb_single_line_is_quarantined_with_its_size_and_the_rest_kept(spar
 
 
 def test_any_subset_of_sources_is_a_valid_landing_zone(spark, lake, landing, write_file):
-    write_file(
-        "orders",
-        "o.jsonl",
-        [
-            {
-                "order_id": "o1",
-                "channel": "store",
-                "ordered_at": "2025-01-01T00:00:00Z",
-                "status": "paid",
-                "currency": "VND",
-                "total_amount": 1000,
-                "lines": [],
-            }
-        ],
-    )
+    write_file("orders", "o.jsonl", [ORDER])
     report = ingest(spark, lake, landing)
     assert [(f.source, f.accepted) for f in report.files] == [("orders", 1)]
     assert [t.qualified_name for t in lake.tables()] == ["audit.ingest_log", "audit.ingest_runs", "bronze.orders"]
@@ -216,16 +211,7 @@ def test_any_subset_of_sources_is_a_valid_landing_zone(spark, lake, landing, wri
 def test_sources_ingested_side_by_side_report_in_source_order_and_skip_a_file_seen_in_an_earlier_source(
     spark, lake, landing, write_file
 ):
-    order = {
-        "order_id": "o1",
-        "channel": "store",
-        "ordered_at": "2025-01-01T00:00:00Z",
-        "status": "paid",
-        "currency": "VND",
-        "total_amount": 1000,
-        "lines": [],
-    }
-    write_file("orders", "o.jsonl", [order, {**order, "order_id": None}])
+    write_file("orders", "o.jsonl", [ORDER, {**ORDER, "order_id": None}])
     first = write_file("events", "a.jsonl", events("m1", "m2"))
     shutil.copy(first, landing / "orders" / "a-copy.jsonl")  # events come first: the copy under orders is skipped
     write_file("survey_responses", "s.csv", SURVEY_HEADER + "\nr1,NPS,9,,,2025-01-01\n")
