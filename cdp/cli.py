@@ -96,7 +96,8 @@ def _ingest(settings: Settings, sources: list[str] | None):
         task = progress.add_task("ingesting", total=len(sources) if sources else None)
 
         def step(source: str, done: int, total: int) -> None:
-            progress.update(task, total=total, completed=done, description=f"ingesting {source}")
+            label = "ingest done" if source == "done" else f"ingested {source}"
+            progress.update(task, total=total, completed=done, description=label)
 
         try:
             return run_ingest(

@@ -294,8 +294,8 @@ def run_ingest(
     """Ingest every new landing file of the given sources (default: all). Safe to re-run at any time; raises
     IngestAlreadyRunning while another ingest is writing to the same lake. ``default_phone_region`` reads phones
     without a country code when matching them against the suppression list (as identity resolution reads them).
-    Sources are ingested side by side; ``progress(source, sources_finished, sources)`` is called as each one starts,
-    and ``progress("done", sources, sources)`` at the end."""
+    Sources are ingested side by side; ``progress(source, sources_finished, sources)`` is called as each one
+    finishes, and ``progress("done", sources, sources)`` once the ingest log is written."""
     with ingest_lock(lake):
         return _run_ingest(spark, lake, landing_root, sources, max_record_bytes, progress, default_phone_region)
 
@@ -350,9 +350,6 @@ def _run_ingest(
     lock = threading.Lock()
 
     def ingest(contract: SourceContract) -> list[FileOutcome]:
-        if progress:
-            with lock:
-                progress(contract.name, finished[0], len(contracts))
         outcomes = ingest_source(
             spark,
             lake,
@@ -363,8 +360,10 @@ def _run_ingest(
             max_record_bytes=max_record_bytes,
             suppress=suppressors[contract.name],
         )
-        with lock:
+        with lock:  # reported as each source finishes: they all start at once
             finished[0] += 1
+            if progress:
+                progress(contract.name, finished[0], len(contracts))
         return outcomes
 
     # Sources are independent (their own files and tables): all ingested side by side, so one source's fixed costs

@@ -138,7 +138,7 @@ def bronze_ingest(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
         settings.landing_root,
         sources=sources,
         max_record_bytes=settings.max_record_bytes,
-        progress=lambda name, step, total: context.log.info(f"ingest {step + 1}/{total}: {name}"),
+        progress=lambda name, finished, total: context.log.info(f"ingested {finished}/{total}: {name}"),
         default_phone_region=settings.default_phone_region,
     )
     if report.rolled_back_runs:

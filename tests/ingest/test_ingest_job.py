@@ -226,8 +226,8 @@ def test_sources_ingested_side_by_side_report_in_source_order_and_skip_a_file_se
     assert quarantine(lake, "orders") == [("o.jsonl", 2, "order_id: missing required field")]
     assert len(rows(lake, layout.bronze("survey_responses"))) == 1
     total = len(SOURCES)
-    assert sorted(name for name, _, _ in calls[:-1]) == sorted(SOURCES)  # each source once, as it starts
-    assert all(0 <= done < total and of == total for _, done, of in calls[:-1])
+    assert sorted(name for name, _, _ in calls[:-1]) == sorted(SOURCES)  # each source once, as it finishes
+    assert [(done, of) for _, done, of in calls[:-1]] == [(done, total) for done in range(1, total + 1)]
     assert calls[-1] == ("done", total, total)
 
 
