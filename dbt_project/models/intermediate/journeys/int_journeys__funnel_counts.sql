@@ -13,8 +13,13 @@
 {#- the UTC ISO week (its Monday) of a timestamp: computed only for the sessions a build reads (it is not cheap) #}
 {%- set week_of = "cast(date_trunc('week', timezone('UTC', {})) as date)" %}
 
+with ingested as (
+    -- how far the sessions counted here were ingested: the next build recounts the weeks of any ingested later
+    select max(last_ingested_at) as sessions_ingested_to from {{ ref('int_journeys__sessions') }}
+),
+
 {% if incremental %}
-with last_build as (
+last_build as (
     select
         coalesce(max(sessions_ingested_to), '-infinity'::timestamptz) as sessions_ingested_to,
         least(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as from_as_of,
@@ -53,7 +58,7 @@ sessions as (
     where sessions.started_at <= {{ as_of() }}
 ),
 {% else %}
-with sessions as (
+sessions as (
     select *, {{ week_of.format('started_at') }} as week_start
     from {{ ref('int_journeys__sessions') }}
     where started_at <= {{ as_of() }}
@@ -94,12 +99,12 @@ final as (
     select
         counted.*,
         {{ as_of() }} as counted_as_of,
-        (select max(last_ingested_at) from {{ ref('int_journeys__sessions') }}) as sessions_ingested_to
+        (select sessions_ingested_to from ingested) as sessions_ingested_to
     from counted
     {% if incremental %}
     union all by name
     select * exclude (counted_as_of, sessions_ingested_to), {{ as_of() }} as counted_as_of,
-        (select max(last_ingested_at) from {{ ref('int_journeys__sessions') }}) as sessions_ingested_to
+        (select sessions_ingested_to from ingested) as sessions_ingested_to
     from {{ this }}
     where week_start not in (select week_start from changed_weeks)
     {% endif %}
