@@ -13,6 +13,8 @@ This platform's own earlier sends of other audiences come from ``audit.activatio
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,10 +60,23 @@ class LakeInputs:
     consent_in_force: bool = False  # consent_events holds only the ranges in force at send time (decision_query)
 
 
+_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid that opened it, its first connection)
+_database_lock = threading.Lock()
+
+
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    """A new connection (its own temp tables and settings) to this process's in-memory DuckDB database, where the
+    Delta extension is loaded once. Loading it checks the 82 MB file's signature, about 0.23 s of CPU (0.3 s wall)
+    per new database, which every export paid; a cursor shares the loaded extension and costs about 0.01 s. One
+    cursor per export (and per thread: a cursor is not shared between threads); a forked child opens its own."""
+    global _database
+    with _database_lock:
+        if _database is None or _database[0] != os.getpid():
+            root = duckdb.connect()
+            load_delta_extension(root)
+            _database = (os.getpid(), root)
+        con = _database[1].cursor()
     con.execute("set TimeZone = 'UTC'")
-    load_delta_extension(con)
     return con
 
 
@@ -73,10 +88,11 @@ def _view(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, table: Table, e
     # DuckDB's own Delta reader (delta_scan): parallel, with projections and filters pushed into the Parquet scan;
     # about 3x faster here than a view over deltalake's Arrow dataset (Python scanner), and it reads files that
     # deltalake's DELETE (`cdp erase`) rewrote with Arrow string views, which the Arrow scanner cannot filter.
+    # Temp views: the database is the process's (connect), so another export's views must not replace these.
     if lake.exists(table):
-        con.execute(f"create or replace view {name} as select * from {_scan(lake, table)}")
+        con.execute(f"create or replace temp view {name} as select * from {_scan(lake, table)}")
     elif empty_sql is not None:
-        con.execute(f"create or replace view {name} as {empty_sql}")
+        con.execute(f"create or replace temp view {name} as {empty_sql}")
     else:
         raise LakeNotReady(f"{table} does not exist in {lake.root}: run `cdp run` (or `cdp build`) first")
 
