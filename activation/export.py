@@ -228,12 +228,14 @@ def export_audience(
     loaded = load_inputs(lake, rules, audience_name, send_time)
     audience, con = loaded.audience, loaded.con
     lap("inputs")
-    # The decisions stay in DuckDB (audit, counts and payload read them there); nothing is sorted but what is sent.
+    # The decisions go to Arrow once, unsorted: the audit rows are made of them, the counts are counted there and the
+    # plan scans them in place (registered). A DuckDB temp table of them cost its write plus a second conversion to
+    # Arrow for the audit (about 0.2 s of CPU and 0.7 s of wall more at 1M members). Only what is sent is sorted.
     sql, params = decision_query(audience, rules, send_time, consent_in_force=loaded.consent_in_force)
-    con.execute(f"create temp table decisions as {sql}", params)
-    counts = {str(r): int(n) for r, n in con.execute("select reason, count(*) from decisions group by 1 order by 1")
-              .fetchall()}  # fmt: skip
-    members = sum(counts.values())
+    decided = con.execute(sql, params).to_arrow_table().select(DECISIONS_SCHEMA.names)
+    counts = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(decided["reason"]).to_pylist()}
+    counts = dict(sorted(counts.items()))
+    members = decided.num_rows
     lap("decide")
     report = SyncReport(sync_id, audience.name, destination.name, mode, dry_run, members, counts)
     report.seconds, report.cpu_seconds = seconds, cpu_seconds
@@ -242,8 +244,9 @@ def export_audience(
         con.close()
         return report
 
+    con.register("decisions", decided)
     audit = _with_constants(  # each decision with the sync's constants
-        con.execute(f"select {', '.join(DECISIONS_SCHEMA.names)} from decisions").to_arrow_table(),
+        decided,
         {"sync_id": sync_id, "audience_name": audience.name, "destination": destination.name,
          "purpose": audience.purpose, "channel": audience.channel, "rule_version": rules.version,
          "send_time": send_time},
