@@ -1,3 +1,5 @@
+-- Every ingested copy of every consent event (a re-sent event has a row per ingest): the history (macro
+-- keyed_history) keeps the latest copy per consent_id, deduplicating only the copies a build reads.
 with source as (
     select * from {{ source('bronze', 'consent_events') }}
 ),
@@ -13,7 +15,6 @@ renamed as (
         occurred_at,
         _ingested_at as ingested_at
     from source
-    qualify row_number() over (partition by consent_id order by _ingested_at desc) = 1
 )
 
 select * from renamed
