@@ -24,7 +24,7 @@ R² values from one covariance matrix and 720 orders, a few lines of numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -562,15 +562,16 @@ def inputs_fingerprint(matrix: pd.DataFrame, settings: AnalysisSettings) -> str:
 
 
 def reusable_estimates(
-    previous: pd.DataFrame | None, *, fingerprint: str, as_of: datetime, refit_days: float
+    previous: pd.DataFrame | None, *, fingerprint: Callable[[], str], as_of: datetime, refit_days: float
 ) -> pd.DataFrame | None:
     """The last estimates when they may stand for ``as_of``, else None (fit again).
 
-    They stand when their inputs' fingerprint equals ``fingerprint`` (no response arrived, no driver changed: a fit
-    would give the same table), or when they were computed for an as_of less than ``refit_days`` before this one
-    (responses arrived, but the shares of the whole history move slowly, as the CLV fit's parameters:
-    ``clv_refit_days``). ``refit_days`` 0 refits whenever the inputs changed. Re-used rows keep the as_of they were
-    computed for (``computed_for_as_of``) and their fingerprint."""
+    They stand when they were computed for an as_of less than ``refit_days`` before this one (responses may have
+    arrived, but the shares of the whole history move slowly, as the CLV fit's parameters: ``clv_refit_days``), or
+    when their inputs' fingerprint equals ``fingerprint()`` (no response arrived, no driver changed: a fit would give
+    the same table). The age is checked first, so a young fit is re-used without reading the inputs that
+    ``fingerprint`` reads. ``refit_days`` 0 refits whenever the inputs changed. Re-used rows keep the as_of they
+    were computed for (``computed_for_as_of``) and their fingerprint."""
     needed = {*RESULT_COLUMNS, "computed_for_as_of", "input_fingerprint"}
     if previous is None or previous.empty or not needed <= set(previous.columns):
         return None  # none yet, or written before fingerprints were recorded
@@ -578,9 +579,9 @@ def reusable_estimates(
     computed = pd.to_datetime(previous["computed_for_as_of"], utc=True)
     if len(fingerprints) != 1 or computed.isna().any() or computed.nunique() != 1:
         return None
-    if fingerprints == {fingerprint}:
-        return previous
     age = pd.Timestamp(as_of).tz_convert("UTC") - computed.iloc[0]
     if pd.Timedelta(0) <= age < pd.Timedelta(days=refit_days):
+        return previous
+    if fingerprints == {fingerprint()}:
         return previous
     return None

@@ -70,3 +70,27 @@ def test_the_fingerprint_follows_the_inputs_not_their_order():
     changed = responses.assign(score=[9, 4, 4])
     assert inputs_fingerprint(build_driver_matrix(changed, orders, tickets), settings) != base
     assert inputs_fingerprint(build_driver_matrix(responses, orders, tickets), AnalysisSettings(seed=1)) != base
+
+
+def test_a_young_fit_is_reused_without_reading_the_inputs():
+    """The age rule comes first: within cx_key_driver_refit_days the inputs (the fingerprint, which reads every
+    response with its order and ticket) are never read; an older fit is re-used only for the same fingerprint."""
+    from cx.key_drivers import RESULT_COLUMNS, reusable_estimates
+
+    previous = pd.DataFrame([{**dict.fromkeys(RESULT_COLUMNS, 0), "computed_for_as_of": AS_OF,
+                              "input_fingerprint": "f1"}])  # fmt: skip
+    read: list[str] = []
+
+    def fingerprint(value: str):
+        def read_inputs() -> str:
+            read.append(value)
+            return value
+
+        return read_inputs
+
+    young = reusable_estimates(previous, fingerprint=fingerprint("f2"), as_of=AS_OF + timedelta(days=6), refit_days=7)
+    assert young is previous and read == []
+    old = AS_OF + timedelta(days=7)
+    assert reusable_estimates(previous, fingerprint=fingerprint("f1"), as_of=old, refit_days=7) is previous
+    assert reusable_estimates(previous, fingerprint=fingerprint("f2"), as_of=old, refit_days=7) is None
+    assert read == ["f1", "f2"]

@@ -1,9 +1,10 @@
 """Key-driver estimates per survey type and driver (Python: cx/key_drivers.py), from survey responses up to as_of
 joined to their order and ticket. Python models cannot carry a contract, so the SQL mart cx_key_drivers adds it.
 
-Incremental: the bootstrap behind the intervals is most of this model's time, so the last estimates are re-used when
-their inputs' fingerprint is unchanged (no new response, no driver changed), or while they were computed for an
-as_of less than `cx_key_driver_refit_days` before this build's (cx.key_drivers.reusable_estimates). Re-used rows keep
+Incremental: the bootstrap behind the intervals is most of this model's time, so the last estimates are re-used while
+they were computed for an as_of less than `cx_key_driver_refit_days` before this build's (checked first, without
+reading the inputs), or when their inputs' fingerprint is unchanged (no new response, no driver changed)
+(cx.key_drivers.reusable_estimates). Re-used rows keep
 their computed_for_as_of: the fit's date. `--full-refresh` (or a lost marts DuckDB file) fits again.
 """
 
@@ -30,36 +31,60 @@ def model(dbt, session):
     configured = dbt.config.get("as_of")
     as_of = session_as_of(session, configured)  # the dbt var when given, else the run's (marts/run_vars.py)
     refit_days = dbt.config.get("cx_key_driver_refit_days")
-    responses = (
-        dbt.ref("stg_surveys__responses")
-        .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")
-        .project("response_id, survey_type, score, order_id, ticket_id")
-        .df()
-    )
-    orders = (
-        dbt.ref("int_orders__unioned")
-        .filter("source = 'orders'")
-        .project(
-            "source_record_id as order_id, promised_delivery_at, delivered_at, "
-            "amount_reporting::double as amount_reporting"
-        )
-        .df()
-    )
-    tickets = (
-        dbt.ref("stg_support__tickets").project("ticket_id, opened_at, first_response_at, contact_count, channel").df()
-    )
     settings = AnalysisSettings(
         replicates=int(dbt.config.get("cx_key_driver_replicates")),
         seed=int(dbt.config.get("cx_key_driver_seed")),
         min_responses=int(dbt.config.get("cx_key_driver_min_responses")),
     )
-    matrix = build_driver_matrix(responses, orders, tickets)
-    fingerprint = inputs_fingerprint(matrix, settings)
+    responses_rel = (
+        dbt.ref("stg_surveys__responses")
+        .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")
+        .project("response_id, survey_type, score, order_id, ticket_id")
+    )
+    matrices = []
+
+    def driver_matrix():
+        # read only when needed: a young fit is re-used without it. Only the orders and tickets the responses name
+        # (a response's drivers come from its own order and ticket), not every order of the lake into pandas.
+        if not matrices:
+            responses = responses_rel.df()
+            named = session.from_df(responses)
+            orders = (
+                dbt.ref("int_orders__unioned")
+                .filter("source = 'orders'")
+                .join(
+                    named.project("order_id as named_order_id").distinct(),
+                    "source_record_id = named_order_id",
+                    how="semi",
+                )
+                .project(
+                    "source_record_id as order_id, promised_delivery_at, delivered_at, "
+                    "amount_reporting::double as amount_reporting"
+                )
+                .df()
+            )
+            tickets = (
+                dbt.ref("stg_support__tickets")
+                .join(
+                    named.project("ticket_id as named_ticket_id").distinct(), "ticket_id = named_ticket_id", how="semi"
+                )
+                .project("ticket_id, opened_at, first_response_at, contact_count, channel")
+                .df()
+            )
+            matrices.append(build_driver_matrix(responses, orders, tickets))
+        return matrices[0]
+
     previous = session.sql(f"select * from {dbt.this}").df() if dbt.is_incremental else None
-    kept = reusable_estimates(previous, fingerprint=fingerprint, as_of=as_of, refit_days=float(refit_days))
+    kept = reusable_estimates(
+        previous,
+        fingerprint=lambda: inputs_fingerprint(driver_matrix(), settings),
+        as_of=as_of,
+        refit_days=float(refit_days),
+    )
     if kept is not None:
         return kept
+    matrix = driver_matrix()
     table = key_drivers(matrix, settings)
     table["computed_for_as_of"] = as_of
-    table["input_fingerprint"] = fingerprint
+    table["input_fingerprint"] = inputs_fingerprint(matrix, settings)
     return table
