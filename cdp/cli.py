@@ -299,6 +299,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_
                 full_refresh=full_refresh,
                 refit_clv=refit_clv,
                 unit_tests=settings.build_unit_tests,
+                skip_unchanged=settings.build_skip_unchanged,
                 progress=step,
             )
         except (BuildFailed, AudienceError) as exc:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="`cdp build` also runs the dbt unit tests; dbt advises running them in development and CI only "
         "(their fixed inputs test the SQL, not the data), and the test suite always runs them.",
     )
+    build_skip_unchanged: bool = Field(
+        True,
+        description="`cdp build` leaves out the dbt nodes none of whose inputs (lake tables, as_of, code) moved "
+        "since the last complete build; false builds every node every time.",
+    )
     vacuum_retention_hours: int = Field(
         168, description="How long old Delta file versions are kept before `cdp maintain` vacuums them."
     )

@@ -10,12 +10,13 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from marts import build_state
 from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.run_vars import AS_OF_ENV, CLV_REFIT_ENV
 from marts.source_tables import ensure_source_tables
@@ -31,6 +32,7 @@ class BuildReport:
     audiences: list[str]
     created_source_tables: list[str]
     results: list[tuple[str, str, float]] = field(default_factory=list)  # (node, status, seconds)
+    plan: str = ""  # what the build left out and why (marts/build_state.py)
 
     @property
     def failures(self) -> list[str]:
@@ -154,11 +156,14 @@ def build_marts(
     full_refresh: bool = False,
     refit_clv: bool = False,
     unit_tests: bool = False,
+    skip_unchanged: bool = True,
     progress: Callable[[str, str], None] | None = None,
 ) -> BuildReport:
     """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta.
     ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use; ``unit_tests`` runs the
-    dbt unit tests too (settings.build_unit_tests; :func:`run_unit_tests` runs them alone)."""
+    dbt unit tests too (settings.build_unit_tests; :func:`run_unit_tests` runs them alone). ``skip_unchanged``
+    (settings.build_skip_unchanged) leaves out the nodes none of whose inputs moved since the last complete build
+    (marts/build_state.py); their results are the ones that build left."""
     latest = latest_as_of(lake)
     if latest is not None and as_of < latest:
         # Membership history moves forward only: an older as_of would close stays before they were opened.
@@ -167,9 +172,29 @@ def build_marts(
             "later (earlier views are in gold.customer_trait_history and gold.audience_memberships)"
         )
     created, audiences = prepare(lake)
-    command = build_command(select=select, full_refresh=full_refresh, unit_tests=unit_tests)
-    results = run_dbt(lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress)
-    return BuildReport(as_of=as_of, audiences=audiences, created_source_tables=created, results=results)
+    plan = None
+    if select is None:  # a complete build: what it may leave out, and the state it records for the next one
+        manifest = lake.marts_dir() / "target" / "manifest.json"
+        fingerprint = build_state.code_fingerprint(DBT_PROJECT, extra=f"{env}|{lake.root}")
+        plan = build_state.plan(lake, as_of=as_of.astimezone(UTC).isoformat(), fingerprint=fingerprint,
+                                manifest_path=manifest)  # fmt: skip
+        if full_refresh or refit_clv or not skip_unchanged:
+            plan = replace(plan, select=None, reason="asked to build everything")
+    build_state.forget_state(lake)  # until this build succeeds, the next one builds everything
+    results: list[tuple[str, str, float]] = []
+    if plan is None or plan.select != []:
+        chosen = select if plan is None or plan.select is None else " ".join(plan.select)
+        command = build_command(select=chosen, full_refresh=full_refresh, unit_tests=unit_tests)
+        results = run_dbt(lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress)
+    if plan is not None:
+        build_state.record(lake, plan, lake.marts_dir() / "target" / "manifest.json")
+    return BuildReport(
+        as_of=as_of,
+        audiences=audiences,
+        created_source_tables=created,
+        results=results,
+        plan=plan.reason if plan is not None else f"--select {select}",
+    )
 
 
 def manifest_path() -> Path:

@@ -19,6 +19,7 @@ from cdp import lake as layout
 from expectations.marts import validate_mart
 from marts.audiences import DBT_PROJECT
 from marts.build import build_command, dbt_vars, lake_environment, manifest_path, prepare
+from marts.build_state import forget_state
 from orchestration.defs.identity import IDENTITY_MAP_KEY
 from orchestration.defs.ingest import LAKE_WRITES_POOL, bronze_key
 from orchestration.resources import LakeResource
@@ -60,6 +61,7 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     """Build the profile, traits and audiences as of the run's as_of (CDP_AS_OF, default now)."""
     settings, the_lake = lake.settings(), lake.lake()
     created, audiences = prepare(the_lake)
+    forget_state(the_lake)  # this run builds outside `cdp build`'s record: the next `cdp build` builds everything
     context.log.info(json.dumps({"created_source_tables": created, "audiences": audiences}))
     # as_of: lake_environment, not --vars; dbt unit tests only if settings.build_unit_tests (CI runs them all)
     command = build_command(unit_tests=settings.build_unit_tests)
