@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from spark_jobs.transforms.components import Checkpoint
@@ -25,17 +26,23 @@ def stitch_identifiers_locally(
     usable: DataFrame, types_in_order: list[str], limits: dict[str, int], checkpoint: Checkpoint
 ) -> StitchResult:
     """:func:`spark_jobs.transforms.stitching.stitch_identifiers` for a scope small enough to collect."""
-    rows = [(r.record_key, r.id_type, r.node) for r in usable.select("record_key", "id_type", "node").collect()]
+    # Arrow, not collect(): building a Row object per identifier cost 4x the transfer (0.8 against 0.2 CPU s for
+    # the 155,000 usable identifiers of a 70,000-record scope).
+    table = usable.select("record_key", "id_type", "node").toArrow()
+    rows = zip(*(table.column(c).to_pylist() for c in ("record_key", "id_type", "node")), strict=True)
     assigned, conflicts = stitch_rows(rows, types_in_order, limits)
     spark = usable.sparkSession
     if not assigned:
         raise ValueError("no usable identifiers to stitch: every identifier was empty, invalid, blocked or shared")
-    assigned_df = checkpoint(
-        spark.createDataFrame(
-            [(n, t, c) for n, (t, c) in sorted(assigned.items())], "node long, id_type string, component long"
-        ),
-        "stitch-assigned",
+    nodes = sorted(assigned)
+    accepted = pa.table(
+        {
+            "node": pa.array(nodes, pa.int64()),
+            "id_type": pa.array([assigned[n][0] for n in nodes], pa.string()),
+            "component": pa.array([assigned[n][1] for n in nodes], pa.int64()),
+        }
     )
+    assigned_df = checkpoint(spark.createDataFrame(accepted), "stitch-assigned")
     conflicts_df = checkpoint(
         spark.createDataFrame(sorted(conflicts), "node long, id_type string, reason string"), "stitch-conflicts"
     )
@@ -46,34 +53,73 @@ def stitch_rows(
     rows: Iterable[tuple[str, str, int]], types_in_order: list[str], limits: dict[str, int]
 ) -> tuple[dict[int, tuple[str, int]], list[tuple[int, str, str]]]:
     """(record_key, id_type, node) rows -> ({node: (id_type, component)} of accepted identifiers, conflicts as
-    (node, id_type, reason))."""
-    by_type: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))  # id_type -> record -> nodes
-    record_nodes: dict[str, set[int]] = defaultdict(set)
-    for record, id_type, node in set(rows):
-        by_type[id_type][record].add(node)
-        record_nodes[record].add(node)
-    assigned: dict[int, tuple[str, int]] = {}
+    (node, id_type, reason)).
+
+    Between layers a component that merges into another is only relabelled (``renamed``, followed with path
+    compression), and the per-component counts of accepted identifiers are kept up to date as components merge, so
+    a layer costs its own records and nodes, not every identifier accepted so far."""
+    by_type: dict[str, dict[str, set[int]]] = {}  # id_type -> record -> nodes
+    for record, id_type, node in rows:
+        layer = by_type.get(id_type)
+        if layer is None:
+            layer = by_type[id_type] = {}
+        held = layer.get(record)
+        if held is None:
+            layer[record] = {node}
+        else:
+            held.add(node)
+    component_of: dict[int, int] = {}  # accepted node -> its component when it was accepted
+    type_of: dict[int, str] = {}  # accepted node -> its id_type
+    record_accepted: dict[str, list[int]] = {}  # record -> its accepted nodes
+    renamed: dict[int, int] = {}  # component -> the component it merged into (a later layer's)
+    stats: Stats = {}  # current component -> id_type -> accepted identifiers of that type
     conflicts: list[tuple[int, str, str]] = []
     for id_type in types_in_order:
         layer = by_type.get(id_type)
         if not layer:
             continue
-        nodes = {n for held in layer.values() for n in held}
-        touches: dict[int, set[int]] = defaultdict(set)  # node -> earlier components its records belong to
+        nodes: set[int] = set()
+        touches: dict[int, set[int]] = {}  # node -> earlier components its records belong to
         same_record: set[tuple[int, int]] = set()
         for record, held in layer.items():
-            components = {assigned[n][1] for n in record_nodes[record] if n in assigned}
-            for node in held:
-                touches[node] |= components
-                same_record.update((node, other) for other in held if node < other)
-        stats: Stats = defaultdict(lambda: defaultdict(int))
-        for accepted_type, component in assigned.values():
-            stats[component][accepted_type] += 1
+            nodes |= held
+            earlier = record_accepted.get(record)
+            if earlier:
+                components = set()
+                for n in earlier:
+                    c = component_of[n]
+                    components.add(_find(renamed, c) if c in renamed else c)
+                for node in held:
+                    if node in touches:
+                        touches[node] |= components
+                    else:
+                        touches[node] = set(components)
+            if len(held) > 1:
+                same_record.update((node, other) for node in held for other in held if node < other)
         mapping, refused = _merge(nodes, touches, same_record, stats, limits, id_type)
         conflicts.extend((node, id_type, reason) for node, reason in refused.items())
-        for node, (old_type, component) in assigned.items():
-            assigned[node] = (old_type, mapping.get(component, component))
-        assigned.update((node, (id_type, mapping[node])) for node in nodes if node in mapping)
+        for vertex, component in mapping.items():
+            if component == vertex or vertex in nodes:
+                continue
+            # An earlier component joined by this layer: relabelled, its counts moved to the merged component.
+            renamed[vertex] = component
+            moved = stats.pop(vertex, None)
+            if moved:
+                into = stats.setdefault(component, {})
+                for t, n in moved.items():
+                    into[t] = into.get(t, 0) + n
+        for record, held in layer.items():
+            accepted = [node for node in held if node in mapping]
+            if accepted:
+                record_accepted.setdefault(record, []).extend(accepted)
+        for node in nodes:
+            joined = mapping.get(node)
+            if joined is not None:
+                component_of[node] = joined
+                type_of[node] = id_type
+                counts = stats.setdefault(joined, {})
+                counts[id_type] = counts.get(id_type, 0) + 1
+    assigned = {node: (type_of[node], _find(renamed, c)) for node, c in component_of.items()}
     return assigned, conflicts
 
 
@@ -140,10 +186,11 @@ def _merge(
 
 
 def _find(parent: dict[int, int], x: int) -> int:
+    """The root of ``x`` (itself when it has no parent), compressing the path."""
     root = x
-    while parent[root] != root:
+    while parent.get(root, root) != root:
         root = parent[root]
-    while parent[x] != root:  # path compression
+    while parent.get(x, x) != root:  # path compression
         parent[x], x = root, parent[x]
     return root
 
