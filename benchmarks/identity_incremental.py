@@ -96,7 +96,7 @@ def main() -> None:
         "--local-scope-max-records",
         type=int,
         nargs="+",
-        default=[50_000],
+        default=[200_000],
         help="driver-stitching limits to compare: one incremental run per value, each on its own copy of the lake",
     )
     args = parser.parse_args()

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         "earlier ones; above it a full run is cheaper.",
     )
     identity_local_scope_max_records: int = Field(
-        50_000,
+        200_000,
         ge=0,
         description="An incremental identity run whose scope holds at most this many records stitches it on the "
         "driver in one pass (the same rules and answer) instead of in many small Spark actions; 0: always on Spark.",

@@ -115,7 +115,7 @@ def resolve_identities(
     retrain: bool = False,
     mode: str = "auto",
     max_new_share: float = 0.1,
-    local_scope_max_records: int = 50_000,
+    local_scope_max_records: int = 200_000,
     progress: Progress | None = None,
     file_format: str = "delta",
     lock_stale_after: timedelta = DEFAULT_STALE_AFTER,
