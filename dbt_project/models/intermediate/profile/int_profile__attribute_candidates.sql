@@ -16,7 +16,7 @@ identifiers as (
 
 contacts as (
     select identity_map.customer_id, c.* replace (cast(c.date_of_birth as varchar) as date_of_birth)
-    from {{ ref('stg_crm__contacts') }} as c
+    from {{ ref('int_crm__contacts') }} as c
     inner join identity_map
         on identity_map.source = 'crm_contacts' and identity_map.source_record_id = c.contact_id
 ),

@@ -86,7 +86,7 @@ final as (
         records.sources,
         records.records_signature,
         -- the CRM watermark of this build: contacts ingested after it are re-read by the next one
-        (select max(ingested_at) from {{ ref('stg_crm__contacts') }}) as crm_ingested_until
+        (select max(ingested_at) from {{ ref('int_crm__contacts') }}) as crm_ingested_until
     from records
     left join pivoted using (customer_id)
 )

@@ -3,7 +3,7 @@
 -- re-assigned or gone records, both the customer before and after, so merges and splits rebuild both sides) and
 -- those whose CRM contact was re-exported since the last build.
 -- The last build is read by name, not ref(), so it is state, not a dependency (no cycle in the DAG).
--- depends_on: {{ ref('stg_crm__contacts') }}
+-- depends_on: {{ ref('int_crm__contacts') }}
 -- depends_on: {{ ref('int_identity__record_changes') }}
 -- depends_on: {{ ref('int_identity__records') }}
 
@@ -24,7 +24,7 @@ records_changed as (
 contacts_reexported as (
     select records.customer_id
     from {{ ref('int_identity__records') }} as records
-    inner join {{ ref('stg_crm__contacts') }} as contacts
+    inner join {{ ref('int_crm__contacts') }} as contacts
         on records.source = 'crm_contacts' and records.source_record_id = contacts.contact_id
     where contacts.ingested_at > (
         select coalesce(max(crm_ingested_until), '-infinity'::timestamptz) from {{ previous }}

@@ -2,8 +2,9 @@ with source as (
     select * from {{ source('bronze', 'crm_contacts') }}
 ),
 
--- The CRM exports whole contacts again when they change: the latest updated_at wins.
-latest as (
+-- Every ingested copy of every contact (the CRM exports whole contacts again when they change): int_crm__contacts
+-- keeps the latest.
+renamed as (
     select
         contact_id,
         nullif(trim(first_name), '') as first_name,
@@ -22,7 +23,6 @@ latest as (
         updated_at,
         _ingested_at as ingested_at
     from source
-    qualify row_number() over (partition by contact_id order by updated_at desc, _ingested_at desc) = 1
 )
 
-select * from latest
+select * from renamed
