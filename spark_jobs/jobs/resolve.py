@@ -365,9 +365,9 @@ def _stable_outputs(
         prev_records,
         registry,
         report.run_id,
+        checkpoint,  # the ids, written before the events are derived from them
     )
     # Materialise everything that reads the previous identity map before it is overwritten.
-    ids = checkpoint(ids, "ids")
     events = checkpoint(events, "events")
     link_probability = _link_probability(resolved.pairs_out)
     identity_map = _identity_map(

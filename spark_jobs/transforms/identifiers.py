@@ -191,8 +191,20 @@ def guard_shared_identifiers(incidence: DataFrame, guard: DegreeGuard) -> DataFr
     """Mark usable identifiers carried by too many records, or next to too many distinct other identifiers, as
     shared (a store's phone typed for walk-in customers, a QA account, a family tablet used by many)."""
     usable = incidence.where(F.col("drop_reason").isNull()).select("record_key", "node")
-    records = usable.groupBy("node").agg(F.countDistinct("record_key").alias("_records"))
-    pairs = usable.alias("a").join(usable.alias("b"), "record_key").where(F.col("a.node") != F.col("b.node"))
+    flagged = shared_nodes(usable, usable, guard)
+    return (
+        incidence.join(flagged, "node", "left")
+        .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
+        .drop("_shared")
+    )
+
+
+def shared_nodes(held: DataFrame, around: DataFrame, guard: DegreeGuard) -> DataFrame:
+    """(node, _shared: the reason) of the nodes of ``held`` (record_key, node: usable identifiers) that the degree
+    guard refuses. ``around`` (record_key, node) holds every usable identifier of their records, so each node's
+    record count and linked identifiers are exact; the caller may pass only the nodes it needs a verdict on."""
+    records = held.groupBy("node").agg(F.countDistinct("record_key").alias("_records"))
+    pairs = held.alias("a").join(around.alias("b"), "record_key").where(F.col("a.node") != F.col("b.node"))
     linked = pairs.groupBy(F.col("a.node").alias("node")).agg(F.countDistinct("b.node").alias("_linked"))
     degree = records.join(linked, "node", "left").where(
         (F.col("_records") > guard.max_records) | (F.coalesce("_linked", F.lit(0)) > guard.max_linked_identifiers)
@@ -204,12 +216,7 @@ def guard_shared_identifiers(incidence: DataFrame, guard: DegreeGuard) -> DataFr
         F.coalesce("_linked", F.lit(0)).cast("string"),
         F.lit(f" linked identifiers (limits {guard.max_records}, {guard.max_linked_identifiers})"),
     )
-    flagged = degree.select("node", reason.alias("_shared"))
-    return (
-        incidence.join(flagged, "node", "left")
-        .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
-        .drop("_shared")
-    )
+    return degree.select("node", reason.alias("_shared"))
 
 
 def normalise_attributes(attributes: DataFrame) -> DataFrame:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.rules import DegreeGuard
 from spark_jobs.transforms.components import Checkpoint
-from spark_jobs.transforms.identifiers import INCIDENCE_COLUMNS, guard_shared_identifiers
+from spark_jobs.transforms.identifiers import INCIDENCE_COLUMNS, shared_nodes
 
 # Drop reasons a run decides from the whole graph (re-decided for the scope); the others (invalid, blocked) belong
 # to the value alone and are kept from the previous run, so old identifiers are never normalised again.
@@ -97,17 +97,10 @@ def regard_touched(
     # Written once (three narrow columns): the touched nodes, their holders and the holders' identifiers read it.
     usable = keep(incidence.where(F.col("drop_reason").isNull()).select("record_key", "node", "drop_reason"), "usable")
     touched_nodes = keep(usable.join(touched_records, "record_key", "left_semi").select("node").distinct(), "touched")
-    holders = usable.join(touched_nodes, "node", "left_semi").select("record_key").distinct()
-    # Every identifier of every holder: exact degrees for the touched nodes (others' are partial and ignored).
-    around = usable.join(holders, "record_key", "left_semi")
-    verdict = keep(
-        guard_shared_identifiers(around, guard)
-        .join(touched_nodes, "node", "left_semi")
-        .where(F.col("drop_reason").isNotNull())
-        .groupBy("node")
-        .agg(F.min("drop_reason").alias("_shared")),
-        "verdict",
-    )
+    held = usable.join(touched_nodes, "node", "left_semi").select("record_key", "node")
+    # Every identifier of every holder: exact degrees for the touched nodes, the only ones given a verdict.
+    around = usable.join(held.select("record_key").distinct(), "record_key", "left_semi").select("record_key", "node")
+    verdict = keep(shared_nodes(held, around, guard), "verdict")
     was_shared = keep(was_shared, "was-shared")
     kept = was_shared.join(touched_nodes, "node", "left_anti").select("node", F.col("_was_shared").alias("_shared"))
     shared = verdict.unionByName(kept)

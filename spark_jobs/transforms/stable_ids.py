@@ -15,6 +15,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_jobs.transforms.components import Checkpoint
+
 ID_PREFIX = "cus_"
 
 
@@ -23,10 +25,15 @@ def _mint(key: F.Column) -> F.Column:
 
 
 def assign_stable_ids(
-    current: DataFrame, previous: DataFrame | None, registry: DataFrame | None, run_id: str
+    current: DataFrame,
+    previous: DataFrame | None,
+    registry: DataFrame | None,
+    run_id: str,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """``current``: (record_key, component); ``previous``: (record_key, customer_id) of the last run;
-    ``registry``: (customer_id, created_run_at) of every id ever minted.
+    ``registry``: (customer_id, created_run_at) of every id ever minted. ``checkpoint``: materialise the ids before
+    the events are derived from them, so the events do not compute them (and read the registry) again.
 
     Returns ((component, customer_id, inherited_from, is_new), events) where events are
     (event, customer_id, other_customer_ids, records)."""
@@ -64,6 +71,8 @@ def assign_stable_ids(
         .alias("customer_id"),
     )
     ids = kept.withColumn("is_new", F.lit(False)).unionByName(minted.withColumn("is_new", F.lit(True)))
+    if checkpoint is not None:
+        ids = checkpoint(ids, "ids")
 
     merges = (
         retired.join(kept, "component")
