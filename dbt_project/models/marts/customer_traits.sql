@@ -59,16 +59,33 @@ rfm_named as (
     from rfm
 ),
 
+-- One bit per purpose x channel in force and granted, in one aggregate (twenty filtered bool_or aggregates over every
+-- consent in force took three times the CPU at 1M customers). A combination with no event, or one outside the
+-- configured lists, sets no bit: false, as before.
+{% set purposes = var('consent_purposes') %}{% set channels = var('consent_channels') %}
+{% if purposes | length * channels | length > 63 %}
+{{ exceptions.raise_compiler_error('customer_traits: more consent purposes x channels than bits in a bigint (63)') }}
+{% endif %}
+consent_masks as (
+    select
+        customer_id,
+        bit_or(
+            is_granted::bigint << (
+                (list_position({{ purposes }}, purpose) - 1) * {{ channels | length }}
+                + list_position({{ channels }}, channel) - 1
+            )
+        ) as granted_mask
+    from consents
+    group by customer_id
+),
+
 consent_flags as (
     select
         customer_id,
-        {% for purpose in var('consent_purposes') %}{% for channel in var('consent_channels') %}
-        bool_or(is_granted) filter (where purpose = '{{ purpose }}' and channel = '{{ channel }}')
-            as consent_{{ purpose }}_{{ channel }},
-        {% endfor %}{% endfor %}
-        count(*) as consent_events_in_force
-    from consents
-    group by customer_id
+        {% for purpose in purposes %}{% set p = loop.index0 %}{% for channel in channels %}
+        (granted_mask >> {{ p * (channels | length) + loop.index0 }}) & 1 = 1 as consent_{{ purpose }}_{{ channel }}{{ ',' if not loop.last }}
+        {% endfor %}{{ ',' if not loop.last }}{% endfor %}
+    from consent_masks
 ),
 
 final as (
