@@ -82,11 +82,20 @@ def latest_as_of(lake: Lake) -> datetime | None:
     """The as_of of the newest snapshot in the trait history, or None before the first build."""
     if not lake.exists(layout.CUSTOMER_TRAIT_HISTORY):
         return None
+    import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    column = DeltaTable(lake.uri(layout.CUSTOMER_TRAIT_HISTORY)).to_pyarrow_table(columns=["as_of"]).column(0)
-    return pc.max(column).as_py() if len(column) else None
+    table = DeltaTable(lake.uri(layout.CUSTOMER_TRAIT_HISTORY))
+    # Not every snapshot's rows: the files' statistics (one row per file) bound the newest as_of from below
+    # (Delta may truncate a timestamp statistic), and only the rows at or after that bound are read.
+    files = pa.table(table.get_add_actions(flatten=True))
+    newest = None
+    if files.num_rows and "max.as_of" in files.column_names and files["max.as_of"].null_count == 0:
+        newest = pc.max(files["max.as_of"])
+    dataset = table.to_pyarrow_dataset()
+    rows = dataset.to_table(columns=["as_of"], filter=None if newest is None else pc.field("as_of") >= newest)
+    return pc.max(rows.column(0)).as_py() if rows.num_rows else None
 
 
 def prepare(lake: Lake) -> tuple[list[str], list[str]]:

@@ -220,3 +220,16 @@ def test_a_new_as_of_keeps_dbt_partial_parsing(tmp_path):
     assert "UnableToPartialParse" not in _parse_events(lake, AS_OF + timedelta(days=1))
     # the check can fail: a per-run --vars value defeats partial parsing
     assert "UnableToPartialParse" in _parse_events(lake, AS_OF, {"clv_refit": True})
+
+
+def test_the_last_builds_as_of_is_exact_when_its_statistic_is_truncated(lake: Lake):
+    """latest_as_of reads the files' statistics, then only the rows at or after them: a sub-millisecond as_of
+    (a statistic may keep milliseconds only) is still the exact newest, across snapshots and files."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    first, second = AS_OF, AS_OF + timedelta(days=1, microseconds=123_457)
+    for as_of in (first, second, first):  # an older snapshot written last must not win
+        rows = pa.table({"customer_id": ["a", "b"], "as_of": pa.array([as_of] * 2, pa.timestamp("us", tz="UTC"))})
+        write_deltalake(lake.uri(layout.CUSTOMER_TRAIT_HISTORY), rows, mode="append")
+    assert latest_as_of(lake) == second
