@@ -13,7 +13,6 @@ This platform's own earlier sends of other audiences come from ``audit.activatio
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,7 +59,7 @@ class LakeInputs:
     consent_in_force: bool = False  # consent_events holds only the ranges in force at send time (decision_query)
 
 
-_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid that opened it, its first connection)
+_database: duckdb.DuckDBPyConnection | None = None  # the process's database (its first connection)
 _database_lock = threading.Lock()
 
 
@@ -68,14 +67,14 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A new connection (its own temp tables and settings) to this process's in-memory DuckDB database, where the
     Delta extension is loaded once. Loading it checks the 82 MB file's signature, about 0.23 s of CPU (0.3 s wall)
     per new database, which every export paid; a cursor shares the loaded extension and costs about 0.01 s. One
-    cursor per export (and per thread: a cursor is not shared between threads); a forked child opens its own."""
+    cursor per export (and per thread: a cursor is not shared between threads)."""
     global _database
     with _database_lock:
-        if _database is None or _database[0] != os.getpid():
-            root = duckdb.connect()
-            load_delta_extension(root)
-            _database = (os.getpid(), root)
-        con = _database[1].cursor()
+        if _database is None:
+            database = duckdb.connect()
+            load_delta_extension(database)  # kept only once loaded: a failed load is retried by the next export
+            _database = database
+        con = _database.cursor()
     con.execute("set TimeZone = 'UTC'")
     return con
 
