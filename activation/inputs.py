@@ -13,6 +13,7 @@ This platform's own earlier sends of other audiences come from ``audit.activatio
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ class LakeInputs:
     consent_in_force: bool = False  # consent_events holds only the ranges in force at send time (decision_query)
 
 
-_database: duckdb.DuckDBPyConnection | None = None  # the process's database (its first connection)
+_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid that opened it, its first connection)
 _database_lock = threading.Lock()
 
 
@@ -67,14 +68,15 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A new connection (its own temp tables and settings) to this process's in-memory DuckDB database, where the
     Delta extension is loaded once. Loading it checks the 82 MB file's signature, about 0.23 s of CPU (0.3 s wall)
     per new database, which every export paid; a cursor shares the loaded extension and costs about 0.01 s. One
-    cursor per export (and per thread: a cursor is not shared between threads)."""
+    cursor per export (and per thread: a cursor is not shared between threads). A forked child opens its own: the
+    parent's database would run its queries without the worker threads, which a fork does not copy."""
     global _database
     with _database_lock:
-        if _database is None:
+        if _database is None or _database[0] != os.getpid():
             database = duckdb.connect()
             load_delta_extension(database)  # kept only once loaded: a failed load is retried by the next export
-            _database = database
-        con = _database.cursor()
+            _database = (os.getpid(), database)
+        con = _database[1].cursor()
     con.execute("set TimeZone = 'UTC'")
     return con
 

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import activation.inputs as inputs
@@ -77,3 +79,15 @@ def test_exports_in_threads_give_what_they_give_one_at_a_time(tmp_path: Path) ->
     for counts, files in together.values():
         assert counts == {"eligible": 3, "consent_withdrawn": 1}
         assert len(files) == 1 and files[0].endswith("-upsert.csv")
+
+
+def test_a_database_opened_by_another_process_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # What a forked child finds: the parent's database under the parent's pid (simulated: a real fork of this test
+    # process hung in the child once the other tests' exports had run their DuckDB and Delta writer threads).
+    inherited = duckdb.connect()
+    inherited.execute("create table parents as select 1 as x")
+    monkeypatch.setattr(inputs, "_database", (os.getpid() + 1, inherited), raising=False)
+    con = inputs.connect(Lake(tmp_path))
+    assert con.execute("select count(*) from duckdb_tables() where table_name = 'parents'").fetchone() == (0,)
+    assert inputs._database is not None and inputs._database[0] == os.getpid()
+    con.close()
