@@ -3,7 +3,7 @@
 ``decide`` takes Arrow tables (members, consent events, contact history, profiles, other memberships) and the rules,
 and returns one row per member: ``send`` or ``suppress`` with the first reason that applies, the consent event used
 and the cap state. It runs on an in-memory DuckDB connection (no files, no network), so it is tested on tiny inline
-tables; on the lake (views over Delta) it decides 1M members in about 3 s of CPU.
+tables; on the lake (views over Delta) it decides 1M members in about 1.4 s of CPU (BENCHMARKS.md, issue 7).
 
 Checks, in order (the first that fails is the reason): consent, holdout, care, relevance, priority, quiet hours,
 frequency caps.
