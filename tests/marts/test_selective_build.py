@@ -148,13 +148,16 @@ def test_an_identity_merge(twin: Twin) -> None:
     assert {r[0] for r in _gold(twin.lakes["selective"])["customers"]} == {"cus_a"}
 
 
-def test_an_erasure_then_nothing_new(twin: Twin) -> None:
+def test_an_erasure_then_nothing_new(twin: Twin, capsys) -> None:
     at = AS_OF + 3 * DAY
     for lake in twin.lakes.values():
         erase(lake, resolve(lake, customer_id="cus_a"), lookup="customer_id", run_by="test")
         assert read_state(lake) is None  # the marts folder is gone with dbt's database
+    capsys.readouterr()
     report = twin.build(at)
     assert report.plan == "no record of a complete build"
+    assert "START" not in capsys.readouterr().out  # dbt runs --quiet: its node lines only in the file log
+    assert "START" in (twin.lakes["selective"].marts_dir() / "logs" / "dbt.log").read_text()
     _assert_same_gold(twin)
     assert _gold(twin.lakes["selective"])["customers"] == []
 
