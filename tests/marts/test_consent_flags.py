@@ -1,6 +1,7 @@
 """The consent flags of customer_traits (one per purpose x channel): true only where the consent in force at as_of
 is a grant; a withdrawal, a grant after as_of, no event or a purpose or channel outside the configured lists is
-false. Built by dbt on the small lake of test_build plus consent events for two customers."""
+false; customer_consents in the lake holds the event in force per combination. Built by dbt on the small lake of
+test_build plus consent events for two customers."""
 
 from __future__ import annotations
 
@@ -47,3 +48,8 @@ def test_each_flag_is_its_own_purpose_and_channel(tmp_path):
     for customer in ("cus_one", "cus_usd", "cus_a"):
         flags = {(p, c): traits[customer][f"consent_{p}_{c}"] for p in PURPOSES for c in CHANNELS}
         assert flags == {(p, c): (customer, p, c) in GRANTED for p in PURPOSES for c in CHANNELS}, customer
+    # the consent in force per combination with an event, in the lake (as of as_of, so not the later grant)
+    in_force = {(r["customer_id"], r["purpose"], r["channel"]): r["is_granted"]
+                for r in _read(lake, layout.CUSTOMER_CONSENTS)}  # fmt: skip
+    assert {k for k, granted in in_force.items() if granted} == GRANTED | {("cus_one", "newsletter", "email")}
+    assert in_force[("cus_one", "personalisation", "push")] is False and len(in_force) == 7
