@@ -31,7 +31,7 @@ from typing import Any
 
 from cdp.lake import Lake
 
-FORMAT = 1  # bump when what the state means changes: an older state then counts as none
+FORMAT = 2  # bump when what the state means changes: an older state then counts as none
 _STATE_FILE = "build_state.json"
 _REPO = Path(__file__).resolve().parent.parent
 _PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "deltalake", "duckdb-extension-delta")
@@ -45,7 +45,7 @@ _IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.MULTILINE)
 class BuildState:
     fingerprint: str
     as_of: str  # ISO-8601, UTC
-    sources: dict[str, int | None]  # dbt source unique_id -> Delta version at the build's start (None: no table)
+    sources: dict[str, str | None]  # source unique_id -> delta_version() at the build's start
     invocation_id: str = ""  # dbt's invocation of the build that wrote the state
     format: int = FORMAT
 
@@ -54,7 +54,7 @@ class BuildState:
 class Plan:
     """What to build: ``select`` None is everything; an empty list is nothing."""
 
-    versions: dict[str, int | None]  # every lake table's version when the build started, by path
+    versions: dict[str, str | None]  # every lake table's version when the build started, by path
     as_of: str
     fingerprint: str
     select: list[str] | None
@@ -127,23 +127,25 @@ def _source_path(source: dict[str, Any]) -> str | None:
     return os.path.normpath(found.group(1)) if found else None
 
 
-def delta_version(path: Path) -> int | None:
-    """A Delta table's current version: its newest commit file (a directory listing, not a log replay); None when
-    there is no table."""
+def delta_version(path: Path) -> str | None:
+    """A Delta table's current version and when it was committed, e.g. ``"12@1764680000123456789"``: its newest
+    commit file (a directory listing, not a log replay). The time tells a table deleted and written again apart from
+    one that reached the same version number. None when there is no table."""
+    log = path / "_delta_log"
     try:
-        commits = [int(name[:20]) for name in os.listdir(path / "_delta_log") if _COMMIT.fullmatch(name)]
+        newest = max((name for name in os.listdir(log) if _COMMIT.fullmatch(name)), default=None)
+        return None if newest is None else f"{int(newest[:20])}@{(log / newest).stat().st_mtime_ns}"
     except OSError:
         return None
-    return max(commits, default=None)
 
 
-def lake_versions(lake: Lake) -> dict[str, int | None]:
+def lake_versions(lake: Lake) -> dict[str, str | None]:
     """The version of every Delta table under the lake root (layer/table), by path: taken before a build, so a
     table that moves while dbt runs counts as moved at the next build."""
     return {os.path.normpath(lake.uri(table)): delta_version(lake.path(table)) for table in lake.tables()}
 
 
-def source_versions(manifest: dict[str, Any], versions: dict[str, int | None]) -> dict[str, int | None]:
+def source_versions(manifest: dict[str, Any], versions: dict[str, str | None]) -> dict[str, str | None]:
     """Each dbt source's version among ``versions`` (None: not a Delta table of this lake)."""
     found = {}
     for uid, source in manifest["sources"].items():

@@ -5,16 +5,19 @@ identity merge, an erasure) and are built after each, one leaving unchanged node
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import timedelta
 
 import duckdb
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from activation.erasure import erase, resolve
 from cdp import lake as layout
 from cdp.lake import Lake
 from marts.build import BuildReport, build_marts
-from marts.build_state import read_state
+from marts.build_state import delta_version, read_state
 from marts.duckdb_delta import load_delta_extension
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
@@ -164,3 +167,14 @@ def test_an_erasure_then_nothing_new(twin: Twin, capsys) -> None:
     again = build_marts(twin.lakes["selective"], as_of=at)  # nothing moved, same as_of: no node runs
     assert again.results == [] and again.plan.startswith("sources moved: none")
     _assert_same_gold(twin)
+
+
+def test_a_table_written_again_from_scratch_counts_as_moved(tmp_path) -> None:
+    """The same version number (0) after the table was deleted and written again is not the same table."""
+    path = tmp_path / "bronze" / "orders"
+    write_deltalake(str(path), pa.table({"order_id": ["o-1"]}))
+    before = delta_version(path)
+    shutil.rmtree(path)
+    write_deltalake(str(path), pa.table({"order_id": ["o-2"]}))
+    assert before is not None and before.startswith("0@") and delta_version(path) != before
+    assert delta_version(tmp_path / "missing") is None
