@@ -13,8 +13,6 @@ This platform's own earlier sends of other audiences come from ``audit.activatio
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +26,7 @@ from activation.decisions import (
 from activation.rules import Rules
 from cdp import lake as layout
 from cdp.lake import Lake, Table
-from marts.duckdb_delta import load_delta_extension
+from marts.duckdb_delta import lake_connection
 
 
 class AudienceNotFound(LookupError):
@@ -60,27 +58,6 @@ class LakeInputs:
     consent_in_force: bool = False  # consent_events holds only the ranges in force at send time (decision_query)
 
 
-_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid that opened it, its first connection)
-_database_lock = threading.Lock()
-
-
-def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
-    """A new connection (its own temp tables and settings) to this process's in-memory DuckDB database, where the
-    Delta extension is loaded once. Loading it checks the 82 MB file's signature, about 0.23 s of CPU (0.3 s wall)
-    per new database, which every export paid; a cursor shares the loaded extension and costs about 0.01 s. One
-    cursor per export (and per thread: a cursor is not shared between threads). A forked child opens its own: the
-    parent's database would run its queries without the worker threads, which a fork does not copy."""
-    global _database
-    with _database_lock:
-        if _database is None or _database[0] != os.getpid():
-            database = duckdb.connect()
-            load_delta_extension(database)  # kept only once loaded: a failed load is retried by the next export
-            _database = (os.getpid(), database)
-        con = _database[1].cursor()
-    con.execute("set TimeZone = 'UTC'")
-    return con
-
-
 def _scan(lake: Lake, table: Table) -> str:
     return "delta_scan('" + lake.uri(table).replace("'", "''") + "')"
 
@@ -109,7 +86,7 @@ def find_audience(con: duckdb.DuckDBPyConnection, name: str) -> Audience:
 def load_inputs(
     lake: Lake, rules: Rules, audience_name: str, send_time: datetime, customer_id: str | None = None
 ) -> LakeInputs:
-    con = connect(lake)
+    con = lake_connection()  # one per export: its temp views are its own
     _view(con, lake, "audiences", layout.AUDIENCES)
     _view(con, lake, "memberships_all", layout.AUDIENCE_MEMBERSHIPS)
     _view(con, lake, "customers", layout.CUSTOMERS)

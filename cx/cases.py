@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from deltalake import write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake
-from marts.duckdb_delta import load_delta_extension
+from marts.duckdb_delta import lake_connection
 
 STATUSES = ("open", "contacted", "resolved")
 # Which status may follow which: a contacted case can be contacted again (another attempt, another note); a resolved
@@ -116,18 +115,18 @@ class _Reader:
     def __init__(self, lake: Lake) -> None:
         if not lake.exists(layout.CX_CASES):
             raise CaseNotFound(f"no table {layout.CX_CASES} under {lake.root}: build the marts first (`cdp build`)")
-        self.con = duckdb.connect()
-        load_delta_extension(self.con)
-        self.con.execute(f"create view cases as select * from delta_scan('{lake.uri(layout.CX_CASES)}')")
+        self.con = lake_connection()  # the process's database: temp views, so other readers keep theirs
+        self.con.execute(f"create temp view cases as select * from delta_scan('{lake.uri(layout.CX_CASES)}')")
         if lake.exists(layout.CX_CASE_ACTIONS):
-            self.con.execute(f"create view actions as select * from delta_scan('{lake.uri(layout.CX_CASE_ACTIONS)}')")
+            actions = lake.uri(layout.CX_CASE_ACTIONS)
+            self.con.execute(f"create temp view actions as select * from delta_scan('{actions}')")
         else:
             self.con.register("empty_actions", ACTIONS_SCHEMA.empty_table())
-            self.con.execute("create view actions as select * from empty_actions")
+            self.con.execute("create temp view actions as select * from empty_actions")
         # The build's cases with the whole log's latest state on top (the build saw the log only up to its as_of).
         self.con.execute(
             f"""
-            create view current_cases as
+            create temp view current_cases as
             select
                 cases.* replace (
                     case when state.case_id is null then cases.status else state.status end as status,

@@ -8,14 +8,13 @@ out of (kept out of activation to measure lift, so personalisation must not use 
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
 from deltalake import write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake
 from feature_store.feature_repo.data_sources import CUSTOMER_AUDIENCE_HISTORY
-from marts.duckdb_delta import load_delta_extension, write_relation
+from marts.duckdb_delta import lake_connection, write_relation
 
 AUDIENCE_HISTORY_SCHEMA = pa.schema(
     [
@@ -64,10 +63,8 @@ def build_audience_history(lake: Lake) -> int:
     if not lake.exists(layout.AUDIENCE_MEMBERSHIPS):
         write_deltalake(target, AUDIENCE_HISTORY_SCHEMA.empty_table(), mode="overwrite", schema_mode="overwrite")
         return 0
-    con = duckdb.connect()
+    con = lake_connection()
     try:
-        load_delta_extension(con)
-        con.execute("set TimeZone = 'UTC'")
         con.execute(f"create temp table history as {_HISTORY_SQL}", [lake.uri(layout.AUDIENCE_MEMBERSHIPS)])
         write_relation(con, "history", target, mode="overwrite")
         row = con.execute("select count(*) from history").fetchone()

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import duckdb
-
 from cdp import lake as layout
 from cdp.lake import Lake
-from marts.duckdb_delta import load_delta_extension
+from marts.duckdb_delta import lake_connection
 
 
 @dataclass(frozen=True)
@@ -30,9 +28,8 @@ def latest_snapshot(lake: Lake) -> datetime | None:
     """The as_of of the newest trait snapshot in the lake."""
     if not lake.exists(layout.CUSTOMER_TRAIT_HISTORY):
         return None
-    con = duckdb.connect()
+    con = lake_connection()
     try:
-        load_delta_extension(con)
         row = con.execute("select max(as_of) from delta_scan(?)", [lake.uri(layout.CUSTOMER_TRAIT_HISTORY)]).fetchone()
         return row[0] if row else None
     finally:

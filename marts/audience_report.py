@@ -10,7 +10,7 @@ import duckdb
 
 from cdp import lake as layout
 from cdp.lake import Lake
-from marts.duckdb_delta import load_delta_extension
+from marts.duckdb_delta import lake_connection
 from spark_jobs.jobs.explain import mask
 
 
@@ -34,11 +34,10 @@ def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     missing = [t.qualified_name for t in needed if not lake.exists(t)]
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)} not in {lake.root}: run `cdp build` (or `cdp run`) first")
-    con = duckdb.connect()
-    load_delta_extension(con)
+    con = lake_connection()  # the process's database: temp views, so other readers keep theirs
     for table in (*needed, layout.CUSTOMER_TRAIT_HISTORY):
         if lake.exists(table):
-            con.execute(f"create view {table.name} as select * from delta_scan('{lake.uri(table)}')")
+            con.execute(f"create temp view {table.name} as select * from delta_scan('{lake.uri(table)}')")
     return con
 
 

@@ -9,6 +9,8 @@ the console read the same files.
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +37,28 @@ def delta_extension_path() -> Path:
 def load_delta_extension(con: duckdb.DuckDBPyConnection) -> None:
     """Make ``delta_scan(path)`` available on ``con`` without downloading anything."""
     con.execute(f"LOAD '{delta_extension_path()}'")
+
+
+_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid that opened it, its first connection)
+_database_lock = threading.Lock()
+
+
+def lake_connection() -> duckdb.DuckDBPyConnection:
+    """A new connection (its own temp tables, temp views and settings, in UTC) to this process's in-memory DuckDB
+    database, where the Delta extension is loaded once. Loading it checks the 82 MB file's signature, about 0.23 s of
+    CPU (0.3 s wall) per new database; a cursor shares the loaded extension and costs about 0.01 s. One connection per
+    task and per thread (a connection is not shared between threads); make views ``temp`` so that another task's do
+    not replace them. A forked child opens its own: the parent's database would run its queries without the worker
+    threads, which a fork does not copy."""
+    global _database
+    with _database_lock:
+        if _database is None or _database[0] != os.getpid():
+            database = duckdb.connect()
+            load_delta_extension(database)  # kept only once loaded: a failed load is retried by the next caller
+            _database = (os.getpid(), database)
+        con = _database[1].cursor()
+    con.execute("set TimeZone = 'UTC'")
+    return con
 
 
 def write_relation(

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import activation.inputs as inputs
+import marts.duckdb_delta as duckdb_delta
 from activation.destinations import FileDrop
 from activation.export import export_audience
 from activation.rules import load_rules
@@ -34,13 +35,12 @@ def _lake(root: Path, withdrawn: set[str]) -> ActivationLake:
     return a
 
 
-def test_the_delta_extension_is_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_delta_extension_is_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     loads = []
-    real = inputs.load_delta_extension
-    monkeypatch.setattr(inputs, "load_delta_extension", lambda con: (loads.append(1), real(con)))
-    monkeypatch.setattr(inputs, "_database", None, raising=False)
-    lake = Lake(tmp_path / "lake")
-    first, second = inputs.connect(lake), inputs.connect(lake)
+    real = duckdb_delta.load_delta_extension
+    monkeypatch.setattr(duckdb_delta, "load_delta_extension", lambda con: (loads.append(1), real(con)))
+    monkeypatch.setattr(duckdb_delta, "_database", None, raising=False)
+    first, second = duckdb_delta.lake_connection(), duckdb_delta.lake_connection()
     assert len(loads) == 1
     # Both read Delta (the extension is the database's), and each keeps its own temp objects.
     first.execute("create temp table mine as select 1 as x")
@@ -81,13 +81,13 @@ def test_exports_in_threads_give_what_they_give_one_at_a_time(tmp_path: Path) ->
         assert len(files) == 1 and files[0].endswith("-upsert.csv")
 
 
-def test_a_database_opened_by_another_process_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_database_opened_by_another_process_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     # What a forked child finds: the parent's database under the parent's pid (simulated: a real fork of this test
     # process hung in the child once the other tests' exports had run their DuckDB and Delta writer threads).
     inherited = duckdb.connect()
     inherited.execute("create table parents as select 1 as x")
-    monkeypatch.setattr(inputs, "_database", (os.getpid() + 1, inherited), raising=False)
-    con = inputs.connect(Lake(tmp_path))
+    monkeypatch.setattr(duckdb_delta, "_database", (os.getpid() + 1, inherited), raising=False)
+    con = duckdb_delta.lake_connection()
     assert con.execute("select count(*) from duckdb_tables() where table_name = 'parents'").fetchone() == (0,)
-    assert inputs._database is not None and inputs._database[0] == os.getpid()
+    assert duckdb_delta._database is not None and duckdb_delta._database[0] == os.getpid()
     con.close()
