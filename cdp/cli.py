@@ -409,7 +409,9 @@ def audience_preview(
     if not sample:
         console.print("No current members.")
         return
-    members_table = RichTable(*sample[0].keys(), title=f"{name}: sample of current members")
+    members_table = RichTable(title=f"{name}: sample of current members")
+    for column in sample[0]:
+        members_table.add_column(column, overflow="fold")  # wrapped, not cut to "cus_…" in a narrow terminal
     for row in sample:
         members_table.add_row(*["" if v is None else str(v) for v in row.values()])
     console.print(members_table)
