@@ -39,6 +39,8 @@ class Plugin(BasePlugin):
         assert target_config.location is not None
         config = target_config.config
         with self._conn.cursor() as cursor:
+            # the run's variables here too: a view whose rows depend on as_of would otherwise be written empty
+            self.configure_cursor(cursor)
             write_relation(
                 cursor,
                 str(target_config.relation),
