@@ -66,7 +66,7 @@ def _view(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, table: Table, e
     # DuckDB's own Delta reader (delta_scan): parallel, with projections and filters pushed into the Parquet scan;
     # about 3x faster here than a view over deltalake's Arrow dataset (Python scanner), and it reads files that
     # deltalake's DELETE (`cdp erase`) rewrote with Arrow string views, which the Arrow scanner cannot filter.
-    # Temp views: the database is the process's (connect), so another export's views must not replace these.
+    # Temp views: the database is the process's (lake_connection), so another export's views must not replace these.
     if lake.exists(table):
         con.execute(f"create or replace temp view {name} as select * from {_scan(lake, table)}")
     elif empty_sql is not None:

@@ -1,18 +1,14 @@
-"""The exports' DuckDB connections: one database per process with the Delta extension loaded once, a connection
-(cursor) per export whose views and temp tables no other export sees, also when exports on two lakes overlap."""
+"""The exports' DuckDB connections (marts.duckdb_delta.lake_connection, tested in tests/marts/test_lake_connection.py):
+a connection (cursor) per export whose views and temp tables no other export sees, also when exports on two lakes
+overlap or run in threads."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
-import pytest
-
 import activation.inputs as inputs
-import marts.duckdb_delta as duckdb_delta
 from activation.destinations import FileDrop
 from activation.export import export_audience
 from activation.rules import load_rules
@@ -33,22 +29,6 @@ def _lake(root: Path, withdrawn: set[str]) -> ActivationLake:
         a.consent(c, "withdrawn", SEND_AT - timedelta(days=1))
     a.write(people, AUDIENCES, [("spring_sale", c) for c in people])
     return a
-
-
-def test_the_delta_extension_is_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    loads = []
-    real = duckdb_delta.load_delta_extension
-    monkeypatch.setattr(duckdb_delta, "load_delta_extension", lambda con: (loads.append(1), real(con)))
-    monkeypatch.setattr(duckdb_delta, "_database", None, raising=False)
-    first, second = duckdb_delta.lake_connection(), duckdb_delta.lake_connection()
-    assert len(loads) == 1
-    # Both read Delta (the extension is the database's), and each keeps its own temp objects.
-    first.execute("create temp table mine as select 1 as x")
-    with pytest.raises(Exception, match="mine"):
-        second.execute("select * from mine")
-    assert second.execute("select current_setting('TimeZone')").fetchone() == ("UTC",)
-    first.close()
-    second.close()
 
 
 def test_interleaved_exports_of_two_lakes_each_read_their_own_lake(tmp_path: Path) -> None:
@@ -79,15 +59,3 @@ def test_exports_in_threads_give_what_they_give_one_at_a_time(tmp_path: Path) ->
     for counts, files in together.values():
         assert counts == {"eligible": 3, "consent_withdrawn": 1}
         assert len(files) == 1 and files[0].endswith("-upsert.csv")
-
-
-def test_a_database_opened_by_another_process_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    # What a forked child finds: the parent's database under the parent's pid (simulated: a real fork of this test
-    # process hung in the child once the other tests' exports had run their DuckDB and Delta writer threads).
-    inherited = duckdb.connect()
-    inherited.execute("create table parents as select 1 as x")
-    monkeypatch.setattr(duckdb_delta, "_database", (os.getpid() + 1, inherited), raising=False)
-    con = duckdb_delta.lake_connection()
-    assert con.execute("select count(*) from duckdb_tables() where table_name = 'parents'").fetchone() == (0,)
-    assert duckdb_delta._database is not None and duckdb_delta._database[0] == os.getpid()
-    con.close()
