@@ -17,6 +17,8 @@ def model(dbt, session):
         unique_key=["survey_type", "driver"],
         on_schema_change="append_new_columns",  # tables built before input_fingerprint existed gain it
     )
+    import functools
+
     from cx.key_drivers import (
         AnalysisSettings,
         build_driver_matrix,
@@ -41,50 +43,44 @@ def model(dbt, session):
         .filter(f"responded_at <= '{as_of.isoformat()}'::timestamptz")
         .project("response_id, survey_type, score, order_id, ticket_id")
     )
-    matrices = []
 
+    @functools.cache
     def driver_matrix():
         # read only when needed: a young fit is re-used without it. Only the orders and tickets the responses name
         # (a response's drivers come from its own order and ticket), not every order of the lake into pandas.
-        if not matrices:
-            responses = responses_rel.df()
-            named = session.from_df(responses)
-            orders = (
-                dbt.ref("int_orders__unioned")
-                .filter("source = 'orders'")
-                .join(
-                    named.project("order_id as named_order_id").distinct(),
-                    "source_record_id = named_order_id",
-                    how="semi",
-                )
-                .project(
-                    "source_record_id as order_id, promised_delivery_at, delivered_at, "
-                    "amount_reporting::double as amount_reporting"
-                )
-                .df()
+        responses = responses_rel.df()
+        named = session.from_df(responses)
+        orders = (
+            dbt.ref("int_orders__unioned")
+            .filter("source = 'orders'")
+            .join(
+                named.project("order_id as named_order_id").distinct(),
+                "source_record_id = named_order_id",
+                how="semi",
             )
-            tickets = (
-                dbt.ref("stg_support__tickets")
-                .join(
-                    named.project("ticket_id as named_ticket_id").distinct(), "ticket_id = named_ticket_id", how="semi"
-                )
-                .project("ticket_id, opened_at, first_response_at, contact_count, channel")
-                .df()
+            .project(
+                "source_record_id as order_id, promised_delivery_at, delivered_at, "
+                "amount_reporting::double as amount_reporting"
             )
-            matrices.append(build_driver_matrix(responses, orders, tickets))
-        return matrices[0]
+            .df()
+        )
+        tickets = (
+            dbt.ref("stg_support__tickets")
+            .join(named.project("ticket_id as named_ticket_id").distinct(), "ticket_id = named_ticket_id", how="semi")
+            .project("ticket_id, opened_at, first_response_at, contact_count, channel")
+            .df()
+        )
+        return build_driver_matrix(responses, orders, tickets)
+
+    @functools.cache
+    def fingerprint():
+        return inputs_fingerprint(driver_matrix(), settings)
 
     previous = session.sql(f"select * from {dbt.this}").df() if dbt.is_incremental else None
-    kept = reusable_estimates(
-        previous,
-        fingerprint=lambda: inputs_fingerprint(driver_matrix(), settings),
-        as_of=as_of,
-        refit_days=float(refit_days),
-    )
+    kept = reusable_estimates(previous, fingerprint=fingerprint, as_of=as_of, refit_days=float(refit_days))
     if kept is not None:
         return kept
-    matrix = driver_matrix()
-    table = key_drivers(matrix, settings)
+    table = key_drivers(driver_matrix(), settings)
     table["computed_for_as_of"] = as_of
-    table["input_fingerprint"] = inputs_fingerprint(matrix, settings)
+    table["input_fingerprint"] = fingerprint()
     return table
