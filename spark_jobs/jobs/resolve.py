@@ -517,7 +517,9 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         if report.scope_passes > 1:
             say(f"widening the scope (pass {report.scope_passes}): a new link reached a customer outside it")
         try:
-            scope, rounds = scope_closure(seeds, edges, membership, checkpoint, links=links)
+            scope, rounds = scope_closure(
+                seeds, edges, membership, checkpoint, links=links, local_max_rows=run.local_scope_max_records
+            )
         except ScopeDidNotConverge as exc:
             raise _FullRunNeeded(str(exc)) from None
         report.rounds += rounds

@@ -35,7 +35,8 @@ def _records(df) -> set[str]:
     return {r.record_key for r in df.collect()}
 
 
-def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, checkpoint):
+@pytest.mark.parametrize("local_max_rows", [0, 1000], ids=["spark", "driver"])
+def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, checkpoint, local_max_rows):
     edges = spark.createDataFrame(
         [("n1", 1), ("a", 1), ("a", 2), ("b", 3), ("c", 3), ("x", 9), ("y", 9)], "record_key string, node long"
     )
@@ -45,10 +46,32 @@ def test_scope_closes_over_shared_identifiers_and_earlier_customers(spark, check
         "record_key string, customer_id string",
     )
     seeds = spark.createDataFrame([("n1",)], "record_key string")
-    scope, rounds = scope_closure(seeds, edges, membership, checkpoint)
-    assert _records(scope) == {"n1", "a", "b", "c", "d"} and rounds >= 3
+    scope, rounds = scope_closure(seeds, edges, membership, checkpoint, local_max_rows=local_max_rows)
+    # Round 1: n1 -> customer a (node 1, a and b); round 2: -> customer c (node 3, c and d); round 3 adds nothing.
+    assert _records(scope) == {"n1", "a", "b", "c", "d"} and rounds == 3
     with pytest.raises(ScopeDidNotConverge):
-        scope_closure(seeds, edges, membership, checkpoint, max_rounds=1)
+        scope_closure(seeds, edges, membership, checkpoint, max_rounds=2, local_max_rows=local_max_rows)
+
+
+def test_the_scope_is_closed_on_the_driver_with_the_spark_rounds_answer(spark, checkpoint):
+    # Groups (earlier customers and lone records) joined by shared nodes and by near links, in a chain, a cycle
+    # and a branch that nothing reaches; both paths must give the same records and count the same rounds.
+    pairs = [("n1", 1), ("a1", 1), ("a2", 2), ("b1", 2), ("b2", 3), ("n2", 3), ("n2", 4), ("c1", 4), ("c1", 1)]
+    edges = spark.createDataFrame([*pairs, ("z1", 8), ("z2", 8)], "record_key string, node long")
+    membership = spark.createDataFrame(
+        [("a1", "A"), ("a2", "A"), ("b1", "B"), ("b2", "B"), ("c1", "C"), ("c2", "C"), ("d1", "D"), ("z1", "Z")],
+        "record_key string, customer_id string",
+    )
+    links = spark.createDataFrame([("c2", "d1"), ("d1", "c2")], "record_key string, other_key string")
+    seeds = spark.createDataFrame([("n1",)], "record_key string")
+    spark_scope, spark_rounds = scope_closure(seeds, edges, membership, checkpoint, links=links)
+    local_scope, local_rounds = scope_closure(seeds, edges, membership, checkpoint, links=links, local_max_rows=100)
+    expected = {"n1", "a1", "a2", "b1", "b2", "n2", "c1", "c2", "d1"}
+    assert _records(spark_scope) == _records(local_scope) == expected
+    assert local_rounds == spark_rounds
+    # Above the limit the rounds run on Spark: the same answer.
+    above = scope_closure(seeds, edges, membership, checkpoint, links=links, local_max_rows=3)
+    assert _records(above[0]) == expected and above[1] == spark_rounds
 
 
 def test_the_scope_needs_only_the_identifiers_that_can_bridge_two_earlier_customers(spark, checkpoint):
@@ -185,3 +208,25 @@ def test_assigned_at_is_kept_while_the_customer_id_is_unchanged(spark):
     no_column = previous.drop("assigned_at")
     out = with_assigned_at(current, no_column, F.lit(now).cast("timestamp"))
     assert {r.assigned_at for r in out.collect()} == {now}
+
+
+def test_combined_rows_take_the_smallest_hint_a_missing_one_last_and_the_earliest_source(spark):
+    later = dt.datetime(2025, 2, 1)
+    previous = spark.createDataFrame(
+        [("k", "s2", "k", later, "phone", "0913", None, "0913", 9, "invalid phone", None)],
+        INCIDENCE + ", _was_shared string",
+    )
+    new = spark.createDataFrame(
+        [
+            ("k", "s1", "k", later, "phone", "0913", "VN", "+84913", 3, None),
+            ("k", "s3", "k", T, "phone", "0913", "VN", "+84913", 3, None),
+            ("k", "s1", "k", T, "email", "a@x", None, "a@x", 4, None),
+            ("k", "s1", "k", T, "email", "a@x", None, "a@x", 4, None),
+        ],
+        INCIDENCE,
+    )
+    rows = sorted(combine_incidence(previous, new).collect(), key=lambda r: r.id_type)
+    assert [(r.id_type, r.source, r.observed_at, r.region_hint, r.value, r.node, r.drop_reason) for r in rows] == [
+        ("email", "s1", T, None, "a@x", 4, None),
+        ("phone", "s1", T, "VN", "+84913", 3, None),
+    ]
