@@ -44,16 +44,16 @@ from activation.consent_ranges import ranges_query
 from activation.destinations import FileDrop
 from activation.erasure import erase, resolve
 from activation.export import SyncReport, export_audience
-from activation.inputs import connect
 from activation.rules import load_rules
 from cdp import lake as layout
 from cdp.lake import Lake
+from marts.duckdb_delta import lake_connection
 
 SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 def synthesise(lake: Lake, members: int, seed: int) -> None:
-    con = connect(lake)
+    con = lake_connection()
     con.execute(f"select setseed({1 / (seed + 1)})")
     con.execute(f"create table people as select 'cus_' || lpad(i::varchar, 8, '0') as customer_id, i "
                 f"from range({members}) t(i)")  # fmt: skip
@@ -120,7 +120,7 @@ def synthesise(lake: Lake, members: int, seed: int) -> None:
 
 def baseline(lake: Lake, out: Path) -> int:
     """The same export without checks: current members with their identifiers, one CSV."""
-    con = connect(lake)
+    con = lake_connection()
     members = f"delta_scan('{lake.uri(layout.AUDIENCE_MEMBERSHIPS)}')"
     customers = f"delta_scan('{lake.uri(layout.CUSTOMERS)}')"
     table = con.sql(
