@@ -1,8 +1,72 @@
+{{ config(materialized='table') }}
 -- Per customer, purchases up to as_of: RFM inputs and the BTYD summary (periods of var('clv_time_unit_days')).
+-- Incremental, kept from the last build's table: a build recomputes only the customers whose orders up to as_of can
+-- differ from the last build's, and keeps the other rows (only btyd_t, the age of the first occasion at as_of, is
+-- recomputed for every row). A customer is recomputed when it has an order ingested since the last build
+-- (orders_ingested_to: int_orders__unioned's latest ingest then), an order placed between the last build's as_of and
+-- this one's (either way: as_of may move back), or an order record that changed customer since the last build
+-- (int_identity__record_changes: both the customer before and after, so merges, splits and erasures rebuild both).
+-- Orders without a customer have no row (every reader wanted customers).
+{#- a dbt unit test has no `this` and may reference only its given inputs (customer_orders) -#}
+{%- set in_unit_test = this is none %}
+{%- if not in_unit_test %}
+-- depends_on: {{ ref('int_identity__record_changes') }}
+-- depends_on: {{ ref('int_orders__unioned') }}
+{%- endif %}
+{%- set incremental = keeps_last_build() %}
+{%- if incremental and execute %}
+{#- a table from before these columns (an older build): computed in full once -#}
+{%- set incremental = 'orders_ingested_to' in adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+{%- endif %}
 
-with orders as (
+with ingested as (
+    -- how far this build's orders were ingested: the next build recomputes the customers of any ingested later
+    {% if in_unit_test -%}
+    select null::timestamptz as orders_ingested_to
+    {%- else -%}
+    select max(ingested_at) as orders_ingested_to from {{ ref('int_orders__unioned') }}
+    {%- endif %}
+),
+
+{% if incremental %}
+last_build as (
+    select
+        coalesce(max(orders_ingested_to), '-infinity'::timestamptz) as orders_ingested_to,
+        least(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as from_as_of,
+        greatest(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as to_as_of
+    from {{ this }}
+),
+
+scope as (
+    -- orders placed between the two as_of values
+    select orders.customer_id
+    from {{ ref('customer_orders') }} as orders, last_build
+    where orders.ordered_at > last_build.from_as_of and orders.ordered_at <= last_build.to_as_of
+    union
+    -- orders ingested since (new, or re-sent with a later status)
+    select orders.customer_id
+    from {{ ref('customer_orders') }} as orders
+    semi join (
+        select unioned.order_key
+        from {{ ref('int_orders__unioned') }} as unioned, last_build
+        where unioned.ingested_at > last_build.orders_ingested_to
+    ) as fresh using (order_key)
+    union
+    -- records that changed customer (or left the identity map)
+    select customer_id from {{ ref('int_identity__record_changes') }}
+    where previous_customer_id is distinct from customer_id
+    union
+    select previous_customer_id from {{ ref('int_identity__record_changes') }}
+    where previous_customer_id is distinct from customer_id
+),
+{% endif %}
+
+orders as (
     select * from {{ ref('customer_orders') }}
-    where ordered_at <= {{ as_of() }}
+    where ordered_at <= {{ as_of() }} and customer_id is not null
+    {% if incremental %}
+        and customer_id in (select customer_id from scope)
+    {% endif %}
 ),
 
 purchases as (
@@ -46,15 +110,50 @@ per_customer as (
     group by customer_id
 ),
 
-final as (
+computed as (
     select
         per_customer.*,
         occasions.occasions - 1 as btyd_frequency,
         {{ days_between('occasions.first_day', 'occasions.last_day') }} / {{ var('clv_time_unit_days') }} as btyd_recency,
-        {{ days_between('occasions.first_day', as_of()) }} / {{ var('clv_time_unit_days') }} as btyd_t,
-        coalesce(occasions.repeat_mean_amount, 0) as btyd_monetary_value
+        coalesce(occasions.repeat_mean_amount, 0) as btyd_monetary_value,
+        occasions.first_day as btyd_first_day
     from per_customer
     left join occasions using (customer_id)
+),
+
+{% if incremental %}
+kept as (
+    select * exclude (btyd_t, counted_as_of, orders_ingested_to) from {{ this }}
+    anti join scope using (customer_id)
+),
+{% endif %}
+
+summaries as (
+    select * from computed
+    {% if incremental %}
+    union all by name
+    select * from kept
+    {% endif %}
+),
+
+final as (
+    select
+        customer_id,
+        purchase_count,
+        refund_count,
+        monetary_value,
+        net_amount,
+        first_purchase_at,
+        last_purchase_at,
+        has_unknown_currency,
+        btyd_frequency,
+        btyd_recency,
+        {{ days_between('btyd_first_day', as_of()) }} / {{ var('clv_time_unit_days') }} as btyd_t,
+        btyd_monetary_value,
+        btyd_first_day,
+        {{ as_of() }} as counted_as_of,
+        ingested.orders_ingested_to
+    from summaries, ingested
 )
 
 select * from final
