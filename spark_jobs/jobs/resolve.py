@@ -468,9 +468,17 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     say("finding the records the new ones can change")
     identifiers = io.read(tables.IDENTITY_IDENTIFIERS)
     previous = previous_incidence(identifiers)
-    # The earlier rows of records that gained rows (none when every new row is a new record's).
-    touched_before = checkpoint(previous.join(touched, "record_key", "left_semi"), "touched-before")
-    earlier_touched = touched_before.select("record_key").distinct().count()
+    # The earlier rows of records that gained rows (none when every new row is a new record's): which records,
+    # from the one narrow column first, so that the common case (only new records) reads no other column.
+    earlier_keys = checkpoint(
+        identifiers.select("record_key").join(touched, "record_key", "left_semi").distinct(), "touched-earlier"
+    )
+    earlier_touched = earlier_keys.count()
+    touched_before = (
+        checkpoint(previous.join(earlier_keys, "record_key", "left_semi"), "touched-before")
+        if earlier_touched
+        else previous.where(F.lit(False))
+    )
     # The whole-lake record count: the previous run's plus the records seen for the first time.
     report.records = int(previous_run["records"] or 0) + report.new_records - earlier_touched
     # Records that gained rows: their old and new identifiers, one row each; every other record as it was.
@@ -483,7 +491,12 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         previous.where(F.col("_was_shared").isNotNull()).groupBy("node").agg(F.min("_was_shared").alias("_was_shared"))
     )
     shared, changed = regard_touched(
-        everything, was_shared, touched, rules.degree_guard, lambda df, name: checkpoint(df, f"guard-{name}")
+        everything,
+        was_shared,
+        touched,
+        rules.degree_guard,
+        lambda df, name: checkpoint(df, f"guard-{name}"),
+        touched_rows=regained,  # every row of the touched records in ``everything``
     )
     shared, changed = checkpoint(shared, "shared"), checkpoint(changed, "guard-changed")
     guarded = (

@@ -141,6 +141,13 @@ def test_a_new_record_pushes_an_identifier_over_the_degree_guard_and_only_touche
     verdicts = {r.node: r._shared for r in shared.collect()}
     assert set(verdicts) == {7, 5} and verdicts[7].startswith("shared identifier: 4 records")
     assert {r.node for r in changed.collect()} == {7}
+    # The touched records' rows given apart (as the job does, from the rows it combined): the same verdicts.
+    touched_rows = incidence.where("record_key = 'r3'")
+    shared, changed = regard_touched(
+        incidence, was_shared, touched, DegreeGuard(max_records=3, max_linked_identifiers=60), touched_rows=touched_rows
+    )
+    assert {r.node: r._shared for r in shared.collect()} == verdicts
+    assert {r.node for r in changed.collect()} == {7}
 
 
 def test_previous_rows_drop_graph_reasons_and_merge_with_new_rows_of_the_same_record(spark):
