@@ -139,7 +139,7 @@ def _plan(
     already in the connection.
 
     Upserts keep the payload columns plus ``row_hash``, in ``customer_id`` order (batch keys depend on it, so a
-    resumed sync makes the same batches); removals are ``customer_id`` and an empty ``row_hash``.
+    resumed sync makes the same batches); removals are ``customer_id`` and an empty ``row_hash``, in the same order.
     """
     # What the destination holds: the latest delivery per person, a removal winning a same-instant tie (the window
     # this replaced ordered by op, and 'remove' < 'upsert'). arg_max is a hash aggregate: no sort of the log.
@@ -164,7 +164,6 @@ def _plan(
             on s.customer_id = p.customer_id and s.op = 'upsert' and s.row_hash = p.row_hash
         -- held unchanged: skipped in diff mode, and after an unfinished sync (resume without duplicates)
         where s.customer_id is null or not ({skip_held})
-        order by p.customer_id
         """,
         {"last_completed": last_completed} if "$last_completed" in skip_held else {},
     ).to_arrow_table()
@@ -173,10 +172,17 @@ def _plan(
     else:
         removals_sql = (
             "select customer_id, '' as row_hash from state where op = 'upsert' "
-            "and customer_id not in (select customer_id from sending_ids) order by customer_id"
+            "and customer_id not in (select customer_id from sending_ids)"
         )
     removals = con.execute(removals_sql).to_arrow_table()
-    return upserts.cast(UPSERT_SCHEMA), removals
+    return _by_customer(upserts).cast(UPSERT_SCHEMA), _by_customer(removals)
+
+
+def _by_customer(rows: pa.Table) -> pa.Table:
+    """``rows`` in ``customer_id`` order (byte order, as DuckDB's ``order by`` on a varchar). Sorted in Arrow: the
+    ids are sorted and the other columns taken once, where DuckDB's ``order by`` moved every column through its sort
+    (527k people sent with their identifiers and hash: about 0.6 s against 0.2 s of CPU, BENCHMARKS.md issue 7)."""
+    return rows.take(pc.sort_indices(rows["customer_id"]))
 
 
 def _last_completed(lake: Lake, audience: str, destination: str) -> datetime | None:

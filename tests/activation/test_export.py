@@ -125,6 +125,32 @@ def test_withdrawal_is_removed_on_the_next_mirror_sync_and_diff_sends_only_chang
     assert (diff.upserts, diff.removals) == (0, 0)
 
 
+def _batches(folder: Path, op: str) -> list[list[str]]:
+    """The customer_ids of each batch file, in file order; the batches ordered by their first id."""
+    return sorted([row["customer_id"] for row in csv.DictReader(p.open())] for p in _files(folder, op))
+
+
+def test_batches_hold_people_in_customer_id_order(activation_lake: ActivationLake) -> None:
+    """Batch keys depend on the order of people (a resumed sync must make the same batches): upserts and removals
+    go out in customer_id byte order ('c10' before 'c2'), each batch a slice of it."""
+    people = [f"c{i}" for i in range(1, 13)]  # written to the lake in numeric order, not in byte order
+    for c in people:
+        activation_lake.consent(c, "granted", SEND_AT - 30 * DAY)
+    activation_lake.write(people, AUDIENCES, [("spring_sale", c) for c in people])
+    lake = activation_lake.lake
+    folder = lake.exports_dir() / "files"
+    export_audience(lake, RULES, "spring_sale", FileDrop("files", folder, batch_size=5), send_time=SEND_AT)
+    assert _batches(folder, "upsert") == [
+        ["c1", "c10", "c11", "c12", "c2"],
+        ["c3", "c4", "c5", "c6", "c7"],
+        ["c8", "c9"],
+    ]
+    activation_lake.set_members([("spring_sale", c) for c in ("c1", "c5")])
+    report = export_audience(lake, RULES, "spring_sale", FileDrop("files", folder, batch_size=5), send_time=SEND_AT)
+    assert report.removals == 10
+    assert _batches(folder, "remove") == [["c10", "c11", "c12", "c2", "c3"], ["c4", "c6", "c7", "c8", "c9"]]
+
+
 def test_upsert_mode_never_removes(activation_lake: ActivationLake) -> None:
     _setup(activation_lake)
     lake = activation_lake.lake
