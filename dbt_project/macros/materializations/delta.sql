@@ -11,6 +11,9 @@
   delta_duckdb_view (true; not with merge): the DuckDB relation is a view, not a table, for a mart that only copies
   another model (its Delta table is written from the view): writing a second copy of every row into DuckDB cost
   more than the rest of such a node.
+  The lake write calls adapter.store_relation with no column list: the plugin reads the relation itself, and
+  dbt-duckdb's store_relation macro would first list the columns from the catalog (a query and a transaction
+  per node).
 -#}
 {% macro delta_is_incremental() %}
   {%- if not execute -%}{{ return(false) }}{%- endif -%}
@@ -51,7 +54,7 @@
     {%- set delete_flag = config.get('delta_delete_flag') -%}
     {% set lake_config = {'delta_mode': 'merge', 'delta_merge_on': key, 'delta_inserts_only': known == 0,
                           'delta_whole_relation': target_relation | string, 'delta_delete_flag': delete_flag} %}
-    {% do store_relation('lake', temp_relation, lake_location(), 'delta', lake_config) %}
+    {% do adapter.store_relation('lake', temp_relation, [], lake_location(), 'delta', lake_config) %}
     {% call statement('merge') -%}
       delete from {{ target_relation }} as target using {{ temp_relation }} as changed
       where target.{{ key }} = changed.{{ key }};
@@ -74,7 +77,7 @@
     {{ adapter.commit() }}
     {#- merge's first build (and --full-refresh) writes the whole table -#}
     {% set lake_config = {'delta_mode': 'overwrite'} if config.get('delta_mode') == 'merge' else config %}
-    {% do store_relation('lake', target_relation, lake_location(), 'delta', lake_config) %}
+    {% do adapter.store_relation('lake', target_relation, [], lake_location(), 'delta', lake_config) %}
   {% endif %}
 
   {{ run_hooks(post_hooks, inside_transaction=False) }}
