@@ -3,8 +3,8 @@
 A rule is a tree of conditions over the columns of ``customer_traits`` and the non-personal columns of
 ``customers``: ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}`` or a leaf ``{trait, op, value}``. Values are
 rendered as SQL literals and trait names are checked against the documented columns, so a YAML file can never
-inject SQL. ``compile_audiences`` writes one model per audience plus the union and the definitions table under
-``dbt_project/models/audiences/generated/`` (not committed; ``cdp build`` regenerates it).
+inject SQL. ``compile_audiences`` writes the members of every audience (one model, a CTE per audience) and the
+definitions table under ``dbt_project/models/audiences/generated/`` (not committed; ``cdp build`` regenerates it).
 """
 
 from __future__ import annotations
@@ -209,30 +209,25 @@ def known_traits(project: Path = DBT_PROJECT) -> set[str]:
 _HEADER = "-- generated from dbt_project/audiences/ by `cdp build` (marts/audiences.py); do not edit\n"
 
 
-def _member_model(audience: Audience) -> str:
+def _member_query(audience: Audience) -> str:
+    """The members of one audience: a select over audience_profiles (with the percent ranks its top-share rules
+    compare against)."""
     ranked = sorted(_top_share_traits(audience.rule).union(*(_top_share_traits(r) for r in audience.exclusions)))
     rank_columns = "".join(
-        f',\n        percent_rank() over (order by "{t}" desc nulls last) as "__rank_{t}"' for t in ranked
+        f',\n            percent_rank() over (order by "{t}" desc nulls last) as "__rank_{t}"' for t in ranked
     )
     exclusions = " or ".join(rule_sql(r) for r in audience.exclusions) or "false"
-    return (
-        _HEADER
-        + f"""
-with profiles as (
-    select *{rank_columns}
-    from {{{{ ref('audience_profiles') }}}}
-)
-
-select
-    '{audience.name}' as audience_name,
-    customer_id,
-    -- a stable pseudo-random draw per audience and person decides the holdout
-    (md5_number('{audience.name}:' || customer_id) % 10000) < {round(audience.holdout_share * 10000)} as is_holdout
-from profiles
-where coalesce({rule_sql(audience.rule)}, false)
-    and not coalesce({exclusions}, false)
-"""
-    )
+    return f"""select
+        '{audience.name}' as audience_name,
+        customer_id,
+        -- a stable pseudo-random draw per audience and person decides the holdout
+        (md5_number('{audience.name}:' || customer_id) % 10000) < {round(audience.holdout_share * 10000)} as is_holdout
+    from (
+        select *{rank_columns}
+        from {{{{ ref('audience_profiles') }}}}
+    ) as profiles
+    where coalesce({rule_sql(audience.rule)}, false)
+        and not coalesce({exclusions}, false)"""
 
 
 def _definitions_model(audiences: list[Audience]) -> str:
@@ -269,13 +264,17 @@ def _definitions_model(audiences: list[Audience]) -> str:
     )
 
 
-def _union_model(audiences: list[Audience]) -> str:
+def _members_model(audiences: list[Audience]) -> str:
+    """Every audience's members in one model, one CTE per audience (``aud_<name>``): a model per audience cost a
+    dbt node each (rendering, a transaction, a table) in every build, for a table only this union read."""
     if not audiences:
         return _HEADER + (
             "select null::varchar as audience_name, null::varchar as customer_id, null::boolean as is_holdout "
             "where false\n"
         )
-    return _HEADER + "\nunion all\n".join(f"select * from {{{{ ref('aud_{a.name}') }}}}" for a in audiences) + "\n"
+    ctes = ",\n\n".join(f"aud_{a.name} as (\n    {_member_query(a)}\n)" for a in audiences)
+    union = "\nunion all\n".join(f"select * from aud_{a.name}" for a in audiences)
+    return f"{_HEADER}\nwith {ctes}\n\n{union}\n"
 
 
 def compile_audiences(
@@ -286,9 +285,7 @@ def compile_audiences(
     generated.mkdir(parents=True, exist_ok=True)
     for stale in generated.glob("*.sql"):
         stale.unlink()
-    for audience in audiences:
-        (generated / f"aud_{audience.name}.sql").write_text(_member_model(audience), encoding="utf-8")
-    (generated / "int_audiences__members.sql").write_text(_union_model(audiences), encoding="utf-8")
+    (generated / "int_audiences__members.sql").write_text(_members_model(audiences), encoding="utf-8")
     (generated / "int_audiences__definitions.sql").write_text(_definitions_model(audiences), encoding="utf-8")
     return audiences
 
