@@ -64,10 +64,12 @@ def test_the_scope_is_closed_on_the_driver_with_the_spark_rounds_answer(spark, c
     )
     links = spark.createDataFrame([("c2", "d1"), ("d1", "c2")], "record_key string, other_key string")
     seeds = spark.createDataFrame([("n1",)], "record_key string")
+    # Each answer read before the next closure writes its checkpoints over the same names.
     spark_scope, spark_rounds = scope_closure(seeds, edges, membership, checkpoint, links=links)
+    spark_records = _records(spark_scope)
     local_scope, local_rounds = scope_closure(seeds, edges, membership, checkpoint, links=links, local_max_rows=100)
     expected = {"n1", "a1", "a2", "b1", "b2", "n2", "c1", "c2", "d1"}
-    assert _records(spark_scope) == _records(local_scope) == expected
+    assert spark_records == _records(local_scope) == expected
     assert local_rounds == spark_rounds
     # Above the limit the rounds run on Spark: the same answer.
     above = scope_closure(seeds, edges, membership, checkpoint, links=links, local_max_rows=3)
