@@ -53,9 +53,9 @@ SEND_AT = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 def synthesise(lake: Lake, members: int, seed: int) -> None:
-    con = lake_connection()
+    con = lake_connection()  # a connection to the process's database: what it makes here is temp, its own
     con.execute(f"select setseed({1 / (seed + 1)})")
-    con.execute(f"create table people as select 'cus_' || lpad(i::varchar, 8, '0') as customer_id, i "
+    con.execute(f"create temp table people as select 'cus_' || lpad(i::varchar, 8, '0') as customer_id, i "
                 f"from range({members}) t(i)")  # fmt: skip
 
     def write(table: layout.Table, sql: str) -> None:
@@ -83,13 +83,13 @@ def synthesise(lake: Lake, members: int, seed: int) -> None:
         from people, (values ('big_sale'), ('vip'), ('winback')) v(a)
         where a = 'big_sale' or (a = 'vip' and i % 7 = 0) or (a = 'winback' and i % 3 = 0)""")  # fmt: skip
     con.execute("""
-        create table consents as
+        create temp table consents as
         select 'CNS-' || i || '-' || k as consent_id, customer_id, 'marketing' as purpose, 'email' as channel,
                case when k = 1 and i % 5 = 0 then 'withdrawn' else 'granted' end as status,
                timestamptz '2025-06-01' + to_days((k * 30 + i % 60)::int) as occurred_at
         from people, range(2) r(k) where k = 0 or i % 3 < 2""")  # fmt: skip
     con.execute("""
-        create table messages as
+        create temp table messages as
         select 'MSG-' || i || '-' || k as message_id, customer_id, 'email' as channel,
                'person' || i || '@example.com' as recipient,
                timestamptz '2026-01-05 03:00' - to_hours((1 + (i * 7 + k * 13) % 720)::int) as sent_at,
@@ -110,12 +110,13 @@ def synthesise(lake: Lake, members: int, seed: int) -> None:
         from messages order by channel, sent_at""")  # fmt: skip
     # What the dbt model customer_consent_ranges makes of the history (its query; a build's cost, printed).
     started = time.perf_counter()
-    con.execute(f"create view history as select * from delta_scan('{lake.uri(layout.CUSTOMER_CONSENT_HISTORY)}')")
+    con.execute(f"create temp view history as select * from delta_scan('{lake.uri(layout.CUSTOMER_CONSENT_HISTORY)}')")
     write(layout.CUSTOMER_CONSENT_RANGES, ranges_query("history") + " order by purpose, channel, customer_id")
     print(f"consent ranges mart built in {time.perf_counter() - started:.2f} s")
     write(layout.IDENTITY_MAP, """
         select customer_id, 'consent_events' as source, consent_id as source_record_id from consents
         union all select customer_id, 'messages_sent', message_id from messages""")  # fmt: skip
+    con.close()  # its temp tables go with it: the process's database holds nothing of them during the runs
 
 
 def baseline(lake: Lake, out: Path) -> int:
