@@ -134,7 +134,8 @@ def resolve_identities(
     lineage, new records at most ``max_new_share`` of the earlier ones) and fully otherwise.
 
     ``local_scope_max_records``: an incremental run whose scope holds at most this many records stitches it on the
-    driver (:mod:`spark_jobs.transforms.local_stitching`, the same rules and answer); 0 always stitches on Spark."""
+    driver (:mod:`spark_jobs.transforms.local_stitching`, the same rules and answer), and closes the scope there too
+    when the closure's edges and near links are at most this many rows; 0 always stitches and closes on Spark."""
     started = datetime.now(UTC)
     run_id = f"identity-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     report = ResolveReport(run_id=run_id, rules_tag=rules.tag, started_at=started)

@@ -230,6 +230,8 @@ def close_groups(
     groups_of: dict[int, list[str]] = defaultdict(list)  # node -> its groups
     nodes_of: dict[str, list[int]] = defaultdict(list)  # group -> its nodes
     for group, node in group_edges:
+        if node is None:  # joins no other group on Spark either
+            continue
         groups_of[node].append(group)
         nodes_of[group].append(node)
     linked: dict[str, list[str]] = defaultdict(list)

@@ -13,6 +13,7 @@ from spark_jobs.rules import DegreeGuard
 from spark_jobs.transforms.incremental import (
     ScopeDidNotConverge,
     bridging_nodes,
+    close_groups,
     combine_incidence,
     earlier_conflicts,
     near_links,
@@ -239,3 +240,11 @@ def test_combined_rows_take_the_smallest_hint_a_missing_one_last_and_the_earlies
         ("email", "s1", T, None, "a@x", 4, None),
         ("phone", "s1", T, "VN", "+84913", 3, None),
     ]
+
+
+def test_driver_closure_counts_rounds_like_spark_and_joins_nothing_through_a_null_node():
+    edges = [("s", 1), ("g1", 1), ("g1", 2), ("g2", 2), ("x", None), ("y", None)]
+    # Round 1 adds g1 (node 1), round 2 g2 (node 2) and l (a link of g1), round 3 adds nothing.
+    assert close_groups(["s", "x"], edges, [("g1", "l")], max_rounds=5) == ({"s", "x", "g1", "g2", "l"}, 3)
+    with pytest.raises(ScopeDidNotConverge):
+        close_groups(["s"], edges, [], max_rounds=2)
