@@ -322,8 +322,12 @@ def _resolve_incidence(
     priorities = {t: spec.priority for t, spec in rules.identifier_types.items()}
     limits = {t: spec.max_per_profile for t, spec in rules.identifier_types.items()}
     usable = incidence.where(F.col("drop_reason").isNull())
-    stitch = stitch_identifiers_locally if local else stitch_identifiers
-    stitched = stitch(usable, rules.types_by_priority(), limits, checkpoint)
+    if local:
+        stitched = stitch_identifiers_locally(
+            usable, rules.types_by_priority(), limits, checkpoint, priorities=priorities
+        )
+    else:
+        stitched = stitch_identifiers(usable, rules.types_by_priority(), limits, checkpoint)
     report.rounds += stitched.rounds
     conflicts = stitched.conflicts.select("node", F.col("reason").alias("_conflict"))
     incidence = checkpoint(
@@ -332,7 +336,7 @@ def _resolve_incidence(
         .drop("_conflict"),
         "incidence-final",
     )
-    best = checkpoint(best_identifiers(incidence, priorities), "best")
+    best = stitched.best if stitched.best is not None else checkpoint(best_identifiers(incidence, priorities), "best")
     deterministic = best.join(stitched.assigned.select("node", "component"), "node").select(
         "record_key", "id_type", "component"
     )

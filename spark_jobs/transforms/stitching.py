@@ -29,6 +29,9 @@ class StitchResult:
     assigned: DataFrame  # node, id_type, component
     conflicts: DataFrame  # node, id_type, reason
     rounds: int  # connected-component rounds summed over layers
+    # record_key, node, id_type: each record's strongest identifier not refused, as best_identifiers gives it (the
+    # driver path computes it from the rows it collected; None: the caller computes it)
+    best: DataFrame | None = None
 
 
 def _limits_exceeded(stats: DataFrame, limits: dict[str, int], key: str) -> DataFrame:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from pyspark.sql import functions as F
 
+from spark_jobs.transforms.identifiers import best_identifiers
 from spark_jobs.transforms.local_stitching import stitch_identifiers_locally
 from spark_jobs.transforms.stitching import stitch_identifiers
 
@@ -142,3 +144,13 @@ def test_the_driver_gives_the_spark_paths_components_and_conflicts_on_a_tangled_
     assert on_spark[1], "the case must refuse some identifiers to test the limits"
     assert len({c for _, _, c in on_spark[0]}) > 10
     assert on_driver == on_spark
+
+    # Each record's best identifier, from the rows the driver collected: as best_identifiers gives it on Spark from
+    # the incidence with the refused identifiers dropped.
+    priorities = {t: rank for rank, t in enumerate(TYPES, start=1)}
+    driver = stitch_identifiers_locally(usable, TYPES, limits, checkpoint, priorities=priorities)
+    refused = driver.conflicts.select("node", F.col("reason").alias("drop_reason"))
+    incidence = usable.join(refused, "node", "left")
+    expected = sorted(tuple(r) for r in best_identifiers(incidence, priorities).collect())
+    assert driver.best is not None and expected
+    assert sorted(tuple(r) for r in driver.best.select("record_key", "node", "id_type").collect()) == expected
