@@ -104,7 +104,7 @@ def test_dagster_marts_job_builds_checked_delta_marts(generated, tmp_path, monke
     assert {(c.asset_key.path[-1], c.check_name) for c in checks} >= {
         ("customers", "great_expectations"),
         ("customer_traits", "great_expectations"),
-        ("customers", "unique_customers_customer_id"),
+        ("customers", "primary_key_customers_customer_id"),
     }
     identity_customers = {r["customer_id"] for r in _map(lake)}
     customers = DeltaTable(lake.uri(layout.CUSTOMERS)).to_pyarrow_table(columns=["customer_id"]).column(0).to_pylist()

@@ -191,7 +191,7 @@ def test_a_failing_dbt_test_fails_the_build_with_the_node(built, tmp_path):
     writer.link("cus_x", "orders", "o-1", ts("2025-01-01T00:00:00"))  # one record twice: customer_orders key repeats
     writer.write_identity()
 
-    with pytest.raises(BuildFailed, match="unique_customer_orders_order_key"):
+    with pytest.raises(BuildFailed, match="primary_key_customer_orders_order_key"):
         build_marts(broken, as_of=AS_OF)
 
 

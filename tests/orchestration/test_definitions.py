@@ -39,9 +39,9 @@ def test_definitions_load() -> None:
     mart_suites = {
         dg.AssetCheckKey(dg.AssetKey(["gold", t]), "great_expectations") for t in ("customers", "customer_traits")
     }
-    # dbt's data tests show as checks of the model they test (e.g. unique_customers_customer_id on gold/customers)
+    # dbt's data tests show as checks of the model they test (e.g. primary_key_customers_customer_id on gold/customers)
     dbt_tests = graph.asset_check_keys - bronze_checks - identity_gates - mart_suites
-    assert dg.AssetCheckKey(dg.AssetKey(["gold", "customers"]), "unique_customers_customer_id") in dbt_tests
+    assert dg.AssetCheckKey(dg.AssetKey(["gold", "customers"]), "primary_key_customers_customer_id") in dbt_tests
     assert graph.asset_check_keys >= bronze_checks | identity_gates | mart_suites
     blocking = {key.name: graph.get_check_spec(key).blocking for key in graph.asset_check_keys - dbt_tests}
     assert blocking == {
