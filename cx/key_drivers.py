@@ -32,7 +32,6 @@ from itertools import permutations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 from threadpoolctl import threadpool_limits
 
 SCALES = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}  # the survey contract's score ranges
@@ -234,6 +233,9 @@ class LatentFit:
 
 def _log_prob_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Φ(b) - Φ(a)) for a < b, accurate in both tails (reflected when the interval lies right of 0)."""
+    # Imported here: a build that re-uses a young fit never calls this, and scipy.special costs it 0.2 s to import.
+    from scipy import special
+
     right = a > 0
     lo = np.where(right, -b, a)
     hi = np.where(right, -a, b)
