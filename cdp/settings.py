@@ -60,7 +60,9 @@ class Settings(BaseSettings):
         200_000,
         ge=0,
         description="An incremental identity run whose scope holds at most this many records stitches it on the "
-        "driver in one pass (the same rules and answer) instead of in many small Spark actions; 0: always on Spark.",
+        "driver in one pass (the same rules and answer) instead of in many small Spark actions; its scope's closure "
+        "also runs on the driver when the closure's edges and near links are at most this many rows; 0: always on "
+        "Spark.",
     )
     max_record_bytes: int = Field(
         1_048_576, description="Landing records larger than this are quarantined (Segment's own limit is 32 KB)."
