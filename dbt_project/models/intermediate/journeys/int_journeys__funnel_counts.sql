@@ -20,11 +20,7 @@ with ingested as (
 
 {% if incremental %}
 last_build as (
-    select
-        coalesce(max(sessions_ingested_to), '-infinity'::timestamptz) as sessions_ingested_to,
-        least(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as from_as_of,
-        greatest(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as to_as_of
-    from {{ this }}
+    {{ last_build_window('sessions_ingested_to') }}
 ),
 
 changed_weeks as (

@@ -30,11 +30,7 @@ with ingested as (
 
 {% if incremental %}
 last_build as (
-    select
-        coalesce(max(orders_ingested_to), '-infinity'::timestamptz) as orders_ingested_to,
-        least(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as from_as_of,
-        greatest(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as to_as_of
-    from {{ this }}
+    {{ last_build_window('orders_ingested_to') }}
 ),
 
 scope as (
