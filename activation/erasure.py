@@ -9,7 +9,8 @@ personal data.
    for those (not searched for in text, not suppressed).
 2. In every Delta table, delete the rows that name the person: a ``customer_id`` (or any ``*customer_id`` /
    ``*_key`` column) of theirs, a source record of theirs (the contract's record id in bronze), or any string
-   column containing one of their identifier values (quarantine keeps raw text).
+   column containing one of their identifier values (quarantine keeps raw text). A table with deletion vectors is
+   then rewritten without its masked rows (older rows of the person that an incremental identity run replaced).
 3. Remove every old version of every table: VACUUM with retention 0 (enforce-retention off) and the transaction log
    truncated at a fresh checkpoint. **Trade-off**: time travel to any version before the erasure is lost for every
    table (a person's rows live in old versions of tables rewritten by every build, so a per-table choice cannot be
@@ -47,6 +48,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from cdp import lake as layout
 from cdp.lake import Lake, Layer, Table
+from cdp.maintenance import purge_deletion_vectors, read_arrow
 from ingest.contracts import SOURCES
 from ingest.suppression import SUPPRESSED_TYPES, identifier_hash
 
@@ -113,7 +115,7 @@ class ErasureReceipt:
 
 
 def _read(lake: Lake, table: Table, columns: list[str] | None = None) -> pa.Table:
-    return DeltaTable(lake.uri(table)).to_pyarrow_table(columns=columns)
+    return read_arrow(lake.uri(table), columns)
 
 
 def resolve(
@@ -249,6 +251,9 @@ def erase(
         if predicate is not None:
             metrics = dt.delete(predicate)
             deleted = int(metrics.get("num_deleted_rows", 0) or 0)
+        # A deletion vector only masks rows: the person's rows an earlier MERGE replaced (their old identifiers)
+        # are still in its file, where the delete above does not see them.
+        purge_deletion_vectors(DeltaTable(lake.uri(table)))
         vacuumed = _purge_history(DeltaTable(lake.uri(table)))
         after = DeltaTable(lake.uri(table)).version()
         receipt.tables.append(

@@ -66,11 +66,9 @@ def split_bronze(bronze_root: Path, lake_root: Path, share: float) -> dict:
 
 
 def identity_map(lake_root: Path) -> dict[str, str]:
-    from deltalake import DeltaTable
+    from cdp.maintenance import read_arrow
 
-    rows = DeltaTable(str(lake_root / "gold" / "identity_map")).to_pyarrow_table(
-        columns=["source", "source_record_id", "customer_id"]
-    )
+    rows = read_arrow(str(lake_root / "gold" / "identity_map"), ["source", "source_record_id", "customer_id"])
     return {
         f"{s}:{r}": c
         for s, r, c in zip(

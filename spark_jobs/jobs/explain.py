@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-from deltalake import DeltaTable
 
 from cdp import lake as tables
 from cdp.lake import Lake
+from marts.duckdb_delta import lake_connection
 from spark_jobs.normalise import normalise_email, normalise_phone
 from spark_jobs.rules import IdentityRules
 
@@ -45,7 +45,8 @@ def mask(id_type: str, value: str | None) -> str | None:
 
 
 def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    # DuckDB's delta_scan, not deltalake's pyarrow dataset: that refuses the tables written with deletion vectors.
+    con = lake_connection()
     for name, table in (
         ("identity_map", tables.IDENTITY_MAP),
         ("identifiers", tables.IDENTITY_IDENTIFIERS),
@@ -53,7 +54,8 @@ def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
         ("history", tables.IDENTITY_MERGE_HISTORY),
     ):
         if lake.exists(table):
-            con.register(name, DeltaTable(lake.uri(table)).to_pyarrow_dataset())
+            path = lake.uri(table).replace("'", "''")
+            con.execute(f"create temp view {name} as select * from delta_scan('{path}')")
         elif table == tables.IDENTITY_MAP:
             raise CustomerNotFound(f"no identity map in {lake.root} yet: run `cdp resolve` first")
     return con

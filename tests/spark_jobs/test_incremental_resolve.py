@@ -15,6 +15,7 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from cdp.maintenance import read_arrow
 from spark_jobs.jobs.resolve import MODEL_NAME, resolve_identities
 from spark_jobs.rules import load_rules
 from tests.spark_jobs.test_resolve_job import SCHEMAS, T0, _fixed_model
@@ -47,7 +48,7 @@ def resolve(spark, lake: Lake, **kwargs):
 
 
 def read(lake: Lake, table: layout.Table) -> list[dict]:
-    return DeltaTable(lake.uri(table)).to_pyarrow_table().to_pylist()
+    return read_arrow(lake.uri(table)).to_pylist()
 
 
 def customers_of(lake: Lake) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 from deltalake import DeltaTable
 
 from cdp import lake as layout
+from cdp.maintenance import read_arrow
 from spark_jobs.jobs.explain import explain_customer, find_customer
 from spark_jobs.jobs.locking import LakeLocked, lake_lock
 from spark_jobs.jobs.resolve import MODEL_NAME, resolve_identities
@@ -44,7 +45,7 @@ def write_bronze(spark, lake, source, rows):
 
 
 def customers_of(lake):
-    rows = DeltaTable(lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table().to_pylist()
+    rows = read_arrow(lake.uri(layout.IDENTITY_MAP)).to_pylist()
     return {f"{r['source']}:{r['source_record_id']}": r["customer_id"] for r in rows}, rows
 
 
@@ -130,7 +131,7 @@ def test_store_phone_on_500_pos_rows_and_a_qa_account_merge_nobody(spark, lake):
     assert report.dropped_identifiers["not a mobile number"] == 1
     assert report.dropped_identifiers["blocked value"] == 1
     assert report.dropped_identifiers["shared identifier (degree guard)"] >= 2  # the phone and the QA user id
-    identifiers = DeltaTable(lake.uri(layout.IDENTITY_IDENTIFIERS)).to_pyarrow_table().to_pylist()
+    identifiers = read_arrow(lake.uri(layout.IDENTITY_IDENTIFIERS)).to_pylist()
     reasons = {(r["id_type"], r["value"]): r["drop_reason"] for r in identifiers}
     assert reasons[("phone", "+84912000111")].startswith("shared identifier: 501 records")
     assert reasons[("customer_ref", "QA1")].startswith("shared identifier")
