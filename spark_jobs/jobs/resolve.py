@@ -642,14 +642,14 @@ def _replace_rows(run: _Run, table: tables.Table, rows: DataFrame | None, scope:
         io.overwrite(kept.unionByName(rows, allowMissingColumns=True), table)
         return
     expressions = REPLACED_IN_PLACE[table]
-    markers_names = [f"_scope_key{i}" for i in range(len(expressions))]
+    marker_columns = [f"_scope_key{i}" for i in range(len(expressions))]
     if len(expressions) == 1:
-        markers = scope.select(F.col("record_key").alias(markers_names[0]))
+        markers = scope.select(F.col("record_key").alias(marker_columns[0]))
     else:
-        named = old.alias("t").select(*(F.expr(e).alias(n) for e, n in zip(expressions, markers_names, strict=True)))
+        named = old.alias("t").select(*(F.expr(e).alias(n) for e, n in zip(expressions, marker_columns, strict=True)))
         markers = reduce(
             DataFrame.unionByName,
-            [named.join(scope, F.col(n) == F.col("record_key"), "left_semi") for n in markers_names],
+            [named.join(scope, F.col(n) == F.col("record_key"), "left_semi") for n in marker_columns],
         ).distinct()
     typed = {f.name: f.dataType for f in old.schema.fields}
     new_rows = (
@@ -663,19 +663,21 @@ def _replace_rows(run: _Run, table: tables.Table, rows: DataFrame | None, scope:
         else None
     )
     nulls = [F.lit(None).cast(t).alias(c) for c, t in typed.items()]
-    source = markers.select(*nulls, *markers_names)
+    source = markers.select(*nulls, *marker_columns)
     if new_rows is not None:
-        source = source.unionByName(new_rows.select("*", *(F.lit(None).cast("string").alias(n) for n in markers_names)))
+        source = source.unionByName(
+            new_rows.select("*", *(F.lit(None).cast("string").alias(n) for n in marker_columns))
+        )
     view = f"_replace_{table.name}_{run.report.run_id.replace('-', '_')}"
     source.createOrReplaceTempView(view)
-    matched = " and ".join(f"{e} = s.{n}" for e, n in zip(expressions, markers_names, strict=True))
+    matched = " and ".join(f"{e} = s.{n}" for e, n in zip(expressions, marker_columns, strict=True))
     columns = ", ".join(f"`{c}`" for c in typed)
     values = ", ".join(f"s.`{c}`" for c in typed)
     try:
         run.spark.sql(
             f"merge into delta.`{run.lake.uri(table)}` t using {view} s on {matched} "
             f"when matched then delete "
-            f"when not matched and s.{markers_names[0]} is null then insert ({columns}) values ({values})"
+            f"when not matched and s.{marker_columns[0]} is null then insert ({columns}) values ({values})"
         )
     finally:
         run.spark.catalog.dropTempView(view)
