@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdp import lake as layout
 from cdp.lake import Lake
@@ -20,6 +21,9 @@ from marts import build_state
 from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.run_vars import AS_OF_ENV, CLV_REFIT_ENV
 from marts.source_tables import ensure_source_tables
+
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
 
 
 class BuildFailed(RuntimeError):
@@ -115,8 +119,12 @@ def run_dbt(
     clv_refit: bool = False,
     extra_vars: dict | None = None,
     progress: Callable[[str, str], None] | None = None,
+    manifest: Manifest | None = None,
 ) -> list[tuple[str, str, float]]:
-    """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes."""
+    """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes.
+    ``manifest``: dbt's graph parsed by :func:`parse_project` for this run; dbt then writes no ``manifest.json``,
+    only ``run_results.json``."""
+    from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
 
     def on_event(event) -> None:
@@ -126,8 +134,14 @@ def run_dbt(
 
     # --quiet: dbt's own lines on stdout only for errors (callers show progress from the events; the file log in
     # <lake>/_marts/logs keeps every line): printing two lines per node cost about 3% of a 100k next-day build's CPU
+    args = [*command, *dbt_args(lake, env, extra_vars), "--quiet"]
+    if manifest is not None:
+        args.append("--no-write-json")
     with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit):
-        result = dbtRunner(callbacks=[on_event]).invoke([*command, *dbt_args(lake, env, extra_vars), "--quiet"])
+        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
+    if manifest is not None and isinstance(result.result, RunExecutionResult):
+        # dbt's own run_results.json (its invocation id marks the build, marts/build_state.py; benchmarks read it)
+        result.result.write(str(lake.marts_dir() / "target" / "run_results.json"))
     results = []
     if result.result is not None and hasattr(result.result, "results"):
         results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
@@ -136,6 +150,19 @@ def run_dbt(
         detail = "; ".join(failed) or str(result.exception)
         raise BuildFailed(f"dbt {' '.join(command)} failed: {detail}. Logs: {lake.marts_dir() / 'logs'}")
     return results
+
+
+def parse_project(lake: Lake, *, as_of: datetime, env: str = "local") -> Manifest:
+    """dbt's parsed project for a build of ``lake`` (partial parse: only what changed since the last one), kept in
+    memory for the build itself (:func:`run_dbt`) and its plan, and not written to ``manifest.json``."""
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+
+    with lake_environment(lake, env, as_of=as_of):
+        result = dbtRunner().invoke(["parse", *dbt_args(lake, env), "--quiet", "--no-write-json"])
+    if not result.success or not isinstance(result.result, Manifest):
+        raise BuildFailed(f"dbt parse failed: {result.exception}. Logs: {lake.marts_dir() / 'logs'}")
+    return result.result
 
 
 def build_command(*, select: str | None = None, full_refresh: bool = False, unit_tests: bool = False) -> list[str]:
@@ -185,20 +212,23 @@ def build_marts(
     created, audiences = prepare(lake)
     plan = None
     if select is None:  # a complete build: what it may leave out, and the state it records for the next one
-        manifest = lake.marts_dir() / "target" / "manifest.json"
         fingerprint = build_state.code_fingerprint(DBT_PROJECT, extra=f"{env}|{lake.root}")
-        plan = build_state.plan(lake, as_of=as_of.astimezone(UTC).isoformat(), fingerprint=fingerprint,
-                                manifest_path=manifest)  # fmt: skip
+        plan = build_state.plan(lake, as_of=as_of.astimezone(UTC).isoformat(), fingerprint=fingerprint)
         if full_refresh or refit_clv or not skip_unchanged:
             plan = replace(plan, select=None, reason="asked to build everything")
     build_state.forget_state(lake)  # until this build succeeds, the next one builds everything
     results: list[tuple[str, str, float]] = []
+    graph = None  # the dbt graph of this build, when it runs dbt
     if plan is None or plan.select != []:
         chosen = select if plan is None or plan.select is None else " ".join(plan.select)
         command = build_command(select=chosen, full_refresh=full_refresh, unit_tests=unit_tests)
-        results = run_dbt(lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress)
+        manifest = parse_project(lake, as_of=as_of, env=env)
+        graph = build_state.graph(manifest)
+        results = run_dbt(
+            lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress, manifest=manifest
+        )
     if plan is not None:
-        build_state.record(lake, plan, lake.marts_dir() / "target" / "manifest.json")
+        build_state.record(lake, plan, graph)
     return BuildReport(
         as_of=as_of,
         audiences=audiences,

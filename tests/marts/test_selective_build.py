@@ -16,8 +16,8 @@ from deltalake import write_deltalake
 from activation.erasure import erase, resolve
 from cdp import lake as layout
 from cdp.lake import Lake
-from marts.build import BuildReport, build_marts
-from marts.build_state import delta_version, read_state
+from marts.build import BuildReport, build_marts, run_dbt
+from marts.build_state import delta_version, last_invocation_id, read_state
 from marts.duckdb_delta import load_delta_extension
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
@@ -167,6 +167,17 @@ def test_an_erasure_then_nothing_new(twin: Twin, capsys) -> None:
     again = build_marts(twin.lakes["selective"], as_of=at)  # nothing moved, same as_of: no node runs
     assert again.results == [] and again.plan.startswith("sources moved: none")
     _assert_same_gold(twin)
+
+
+def test_the_state_keeps_dbt_s_graph_and_any_other_dbt_command_makes_the_next_build_complete(twin: Twin) -> None:
+    lake, at = twin.lakes["selective"], AS_OF + 3 * DAY
+    state = read_state(lake)  # after a build that ran no node (the test above): the graph of the one before
+    assert state is not None and "model.cdp.customers" in state.graph["nodes"] and state.graph["sources"]
+    target = lake.marts_dir() / "target"
+    assert not (target / "manifest.json").exists()  # the graph stayed in memory; dbt's run results are written
+    assert state.invocation_id == last_invocation_id(lake) != ""
+    run_dbt(lake, ["test", "--select", "customers"], as_of=at)  # dbt by hand on this lake's target
+    assert build_marts(lake, as_of=at).plan == "another dbt command ran on this lake since the last build"
 
 
 def test_a_table_written_again_from_scratch_counts_as_moved(tmp_path) -> None:
