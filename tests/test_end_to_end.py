@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
+from cdp.maintenance import read_arrow
 from cdp.settings import Settings
 from cdp.spark import get_spark
 from ingest.contracts import SOURCES
@@ -30,7 +31,7 @@ def generated(tmp_path_factory) -> tuple[Path, object]:
 
 
 def _rows(lake: Lake, table) -> int:
-    return DeltaTable(lake.uri(table)).to_pyarrow_table().num_rows if lake.exists(table) else 0
+    return read_arrow(lake.uri(table)).num_rows if lake.exists(table) else 0
 
 
 def test_dagster_ingest_job_on_generated_data(generated, tmp_path):
@@ -85,7 +86,7 @@ def test_dagster_identity_job_meets_the_accuracy_targets(generated, tmp_path):
 
 
 def _map(lake: Lake) -> list[dict]:
-    return DeltaTable(lake.uri(layout.IDENTITY_MAP)).to_pyarrow_table().to_pylist()
+    return read_arrow(lake.uri(layout.IDENTITY_MAP)).to_pylist()
 
 
 def test_dagster_marts_job_builds_checked_delta_marts(generated, tmp_path, monkeypatch):
