@@ -16,8 +16,8 @@ the marts folder with dbt's database), another code fingerprint, ``--full-refres
 user's ``--select``, or another dbt invocation on this lake's target since the state was written (its
 ``run_results.json`` holds another invocation id). The state keeps the part of dbt's graph the plan reads
 (:func:`graph`, taken from the manifest dbt parsed in memory): builds write no ``manifest.json``. The state is removed
-before each build and written only after
-a build succeeded, so a failed or interrupted build is followed by a complete one.
+before each build and written only after a build succeeded, so a failed or interrupted build is followed by a complete
+one.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def code_fingerprint(project: Path, *, extra: str = "") -> str:
 
 def graph(manifest: Manifest) -> dict[str, Any]:
     """The part of a parsed dbt manifest that the plan reads, shaped as in dbt's ``manifest.json``: serialising the
-    whole manifest to that file (twice a build) cost dbt about 0.5 s of CPU a build."""
+    whole manifest to that file (twice a build) cost dbt about 1 s of CPU a build (BENCHMARKS.md, issue 5)."""
     return {
         "sources": {
             uid: {"relation_name": s.relation_name, "source_name": s.source_name, "name": s.name}
