@@ -37,12 +37,13 @@ PREDICTIONS = [
 
 
 def _buyers(writer: LakeWriter) -> None:
-    """Two pairs of buyers with the same history (one single purchase, one repeat pattern), and two others."""
+    """Buyers who share every input (c1, c2), who share all but the spend of their repeat purchase (c3, c4), and
+    others."""
     histories = {
         "c1": [("2025-03-01", 100)],
         "c2": [("2025-03-01", 250)],  # a single occasion: spend does not enter the summary, same tuple as c1
         "c3": [("2025-01-10", 80), ("2025-04-10", 120)],
-        "c4": [("2025-01-10", 80), ("2025-04-10", 120)],
+        "c4": [("2025-01-10", 80), ("2025-04-10", 150)],  # same frequency, recency and T as c3
         "c5": [("2025-02-01", 50), ("2025-03-15", 70), ("2025-06-01", 90)],
         "c6": [("2025-05-20", 30)],
     }
