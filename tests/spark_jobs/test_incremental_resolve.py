@@ -259,3 +259,30 @@ def test_a_link_refused_by_the_last_run_is_decided_again_in_one_scope_pass(spark
     assert incremental.scope_passes == 1 and incremental.scope_records == 5
     assert customers_of(lake) == customers_of(twin)
     assert customers_of(lake)["orders:O3"] == before["crm_contacts:K1"]
+
+
+def test_records_erased_between_two_runs_are_not_counted(spark, lakes):
+    """``cdp erase`` deletes a person's records between runs: the next incremental run's record count is the
+    lake's (as a full run on the same data counts it), not the previous run's plus the new records."""
+    from activation.erasure import erase
+    from activation.erasure import resolve as find_person
+
+    lake, twin = lakes
+    for target in (lake, twin):
+        person = find_person(target, value="untouched@gmail.com", id_type="email")  # U: one record, orders:U1
+        erase(target, person, lookup="email", run_by="test")
+        add_bronze(spark, target, "orders", AFTER["orders"], "ingest-2")
+
+    incremental = resolve(spark, lake, mode="incremental")
+    full = resolve(spark, twin, mode="full")
+    assert incremental.mode == "incremental" and incremental.new_records == 3
+    records_left = {r["record_key"] for r in read(lake, layout.IDENTITY_IDENTIFIERS)}
+    assert "orders:U1" not in records_left
+    assert incremental.records == full.records == len(records_left)
+    (run,) = [r for r in read(lake, layout.IDENTITY_RUNS) if r["run_id"] == incremental.run_id]
+    assert run["records"] == len(records_left)
+
+    # A run without new rows after an erasure counts the lake too.
+    for target in (lake, twin):
+        erase(target, find_person(target, customer_id=customers_of(target)["orders:N1"]), lookup="customer_id")
+    assert resolve(spark, lake, mode="incremental").records == len(records_left) - 1
