@@ -37,6 +37,7 @@ class BuildReport:
     created_source_tables: list[str]
     results: list[tuple[str, str, float]] = field(default_factory=list)  # (node, status, seconds)
     plan: str = ""  # what the build left out and why (marts/build_state.py)
+    refreshed_seeds: list[str] = field(default_factory=list)  # changed seeds whose descendants were rebuilt
 
     @property
     def failures(self) -> list[str]:
@@ -165,12 +166,16 @@ def parse_project(lake: Lake, *, as_of: datetime, env: str = "local") -> Manifes
     return result.result
 
 
-def build_command(*, select: str | None = None, full_refresh: bool = False, unit_tests: bool = False) -> list[str]:
+def build_command(
+    *, select: str | None = None, exclude: str | None = None, full_refresh: bool = False, unit_tests: bool = False
+) -> list[str]:
     """The ``dbt build`` command of a build. Unit tests are left out unless asked for: dbt advises running them in
     development and CI only (they test the SQL on fixed inputs, which a production build does not change)."""
     command = ["build"]
     if select:
         command += ["--select", select]
+    if exclude:
+        command += ["--exclude", exclude]
     if full_refresh:
         command.append("--full-refresh")
     if not unit_tests:
@@ -219,22 +224,46 @@ def build_marts(
     build_state.forget_state(lake)  # until this build succeeds, the next one builds everything
     results: list[tuple[str, str, float]] = []
     graph = None  # the dbt graph of this build, when it runs dbt
+    seeds: dict[str, str] | None = None  # the seeds' checksums, when this complete build parsed the project
+    refreshed: list[str] = []
     if plan is None or plan.select != []:
         chosen = select if plan is None or plan.select is None else " ".join(plan.select)
-        command = build_command(select=chosen, full_refresh=full_refresh, unit_tests=unit_tests)
         manifest = parse_project(lake, as_of=as_of, env=env)
         graph = build_state.graph(manifest)
-        results = run_dbt(
-            lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress, manifest=manifest
-        )
+
+        def build(command: list[str]) -> list[tuple[str, str, float]]:
+            return run_dbt(
+                lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress, manifest=manifest
+            )
+
+        if plan is not None:
+            seeds = build_state.seed_checksums(manifest)
+            refreshed = [] if full_refresh else build_state.changed_seeds(lake, seeds)
+        if refreshed:
+            # Models read only their new source rows, so a changed seed (a corrected currency rate) reaches the
+            # rows built before only when its descendants are built from scratch: the rest of the plan first (their
+            # inputs), then those descendants with --full-refresh, which keeps the lake's histories (README).
+            descendants = " ".join(f"{name}+" for name in refreshed)
+            results = build(build_command(select=chosen, exclude=descendants, unit_tests=unit_tests))
+            results += build(build_command(select=descendants, full_refresh=True, unit_tests=unit_tests))
+        else:
+            results = build(build_command(select=chosen, full_refresh=full_refresh, unit_tests=unit_tests))
     if plan is not None:
         build_state.record(lake, plan, graph)
+        if seeds is not None:
+            build_state.record_seeds(lake, seeds)
+    reason = plan.reason if plan is not None else f"--select {select}"
+    if refreshed:
+        reason += (
+            f"; seeds changed since the last build: {', '.join(refreshed)} (their descendants rebuilt from scratch)"
+        )
     return BuildReport(
         as_of=as_of,
         audiences=audiences,
         created_source_tables=created,
         results=results,
-        plan=plan.reason if plan is not None else f"--select {select}",
+        plan=reason,
+        refreshed_seeds=refreshed,
     )
 
 

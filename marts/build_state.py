@@ -18,6 +18,12 @@ user's ``--select``, or another dbt invocation on this lake's target since the s
 (:func:`graph`, taken from the manifest dbt parsed in memory): builds write no ``manifest.json``. The state is removed
 before each build and written only after a build succeeded, so a failed or interrupted build is followed by a complete
 one.
+
+Seeds are inputs too, but models read only their new source rows (the orders take each order's conversion from
+seeds/currency_rates.csv once), so a complete build is not enough after a seed changed: :func:`changed_seeds` names
+the seeds whose contents (dbt's checksum) differ from those of the last complete build, recorded apart from the state
+(``seeds.json``, kept through a failed build until a build succeeds), and the build rebuilds their descendants from
+scratch (``--full-refresh`` of ``<seed>+`` only).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 
 FORMAT = 3  # bump when what the state means changes: an older state then counts as none
 _STATE_FILE = "build_state.json"
+_SEEDS_FILE = "seeds.json"  # seed name -> dbt's checksum of its contents, as of the last complete build
 _REPO = Path(__file__).resolve().parent.parent
 _PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "deltalake", "duckdb-extension-delta")
 _PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".py", ".csv"}  # what dbt reads (models, macros, seeds, config)
@@ -277,6 +284,43 @@ def plan(lake: Lake, *, as_of: str, fingerprint: str) -> Plan:
     select = sorted({_selector(manifest, uid) for uid in roots})
     reason = f"sources moved: {', '.join(moved) or 'none'}; as_of {'moved' if as_of != last.as_of else 'the same'}"
     return Plan(versions=versions, as_of=as_of, fingerprint=fingerprint, select=select, reason=reason, graph=manifest)
+
+
+def seed_checksums(manifest: Manifest) -> dict[str, str]:
+    """Each seed's checksum of its contents, by name, from dbt's parsed project (dbt keeps only the path of a seed
+    over 1 MB: its file is hashed here)."""
+    from dbt.contracts.graph.nodes import SeedNode
+
+    found = {}
+    for node in manifest.nodes.values():
+        if not isinstance(node, SeedNode):
+            continue
+        checksum = node.checksum
+        if checksum.name == "path":
+            data = (Path(node.root_path or ".") / node.original_file_path).read_bytes()
+            found[node.name] = hashlib.sha256(data).hexdigest()
+        else:
+            found[node.name] = checksum.checksum
+    return found
+
+
+def changed_seeds(lake: Lake, checksums: dict[str, str]) -> list[str]:
+    """The seeds whose contents differ from the last complete build's (new seeds included). With no record, none
+    when the marts have never been built (everything is built from scratch anyway), else every seed: a lake built
+    before the record existed cannot tell which seeds changed since."""
+    try:
+        last = json.loads((lake.marts_dir() / _SEEDS_FILE).read_text())
+    except (OSError, ValueError):
+        return sorted(checksums) if (lake.marts_dir() / "marts.duckdb").is_file() else []
+    return sorted(name for name, checksum in checksums.items() if last.get(name) != checksum)
+
+
+def record_seeds(lake: Lake, checksums: dict[str, str]) -> None:
+    """After a successful complete build: the seed contents its marts were built from."""
+    path = lake.marts_dir() / _SEEDS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(checksums, indent=1, sort_keys=True))
+    tmp.replace(path)
 
 
 def record(lake: Lake, done: Plan, manifest: dict[str, Any] | None = None) -> BuildState:
