@@ -460,7 +460,8 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     new_raw = checkpoint(reduce(DataFrame.unionByName, parts), "incidence-raw")
     touched = checkpoint(new_raw.select("record_key").distinct(), "touched")
     report.new_records = touched.count()
-    earlier_records = _earlier_records(run, previous_run)
+    erased = _erased_records(run, previous_run)
+    earlier_records = int(previous_run["records"] or 0) - erased
     if report.new_records == 0:
         _carry_stats(report, previous_run)  # a no-op: only the run record is written
         report.records = earlier_records
@@ -594,7 +595,12 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     if profiles is not None:
         _replace_rows(run, tables.IDENTITY_PROFILES, profiles, scope)
     _append_ids_and_history(run, ids, events)
-    whole_map = io.read(tables.IDENTITY_MAP)
+    # The customers outside the scope are the previous run's (the scope holds whole earlier customers, and its
+    # customers only its records): the size figures are the previous run's less the scope's before, plus after.
+    carried = not erased and _carry_sizes(report, previous_run, previous_map, identity_map)
+    if carried and report.resolved_records != row_count(run.lake, tables.IDENTITY_MAP):
+        carried = False  # not the map as written: count it
+    whole_map = None if carried else io.read(tables.IDENTITY_MAP)
     _collect_stats(report, io.read(tables.IDENTITY_IDENTIFIERS), whole_map, events, ids, None)
     if io.exists(tables.IDENTITY_MATCH_PAIRS):
         all_pairs = io.read(tables.IDENTITY_MATCH_PAIRS)
@@ -697,12 +703,11 @@ def _replace_rows(run: _Run, table: tables.Table, rows: DataFrame | None, scope:
         run.spark.catalog.dropTempView(view)
 
 
-def _earlier_records(run: _Run, previous_run: dict[str, Any]) -> int:
-    """The previous run's record count less the records erased since (``cdp erase`` deletes every record of a
-    person from the identity map and the identifiers, and each of them had a map row): the map's rows now, from the
-    Delta log, against the previous run's resolved records (its map rows then)."""
-    erased = int(previous_run["resolved_records"] or 0) - row_count(run.lake, tables.IDENTITY_MAP)
-    return int(previous_run["records"] or 0) - max(0, erased)
+def _erased_records(run: _Run, previous_run: dict[str, Any]) -> int:
+    """Records erased since the previous run (``cdp erase`` deletes every record of a person from the identity map
+    and the identifiers, and each of them had a map row): the previous run's resolved records (its map rows then)
+    less the map's rows now, from the Delta log."""
+    return max(0, int(previous_run["resolved_records"] or 0) - row_count(run.lake, tables.IDENTITY_MAP))
 
 
 def _carry_stats(report: ResolveReport, previous_run: dict[str, Any]) -> None:
@@ -964,14 +969,67 @@ def _identity_map(
     )
 
 
+def _size_buckets(identity_map: DataFrame) -> list[dict[str, Any]]:
+    """Per size bucket of the map's customers: customers, records and the largest customer's size."""
+    # sum(1), not count(*): Sail rejects aggregating a non-nullable count again over a one-row table.
+    sizes = identity_map.groupBy("customer_id").agg(F.sum(F.lit(1)).alias("size"))
+    # One pass over the customers: the whole-lake figures are sums over the size histogram's buckets.
+    rows = (
+        sizes.groupBy(_bucket(F.col("size")).alias("bucket"))
+        .agg(F.count("*").alias("customers"), F.sum("size").alias("records"), F.max("size").alias("largest"))
+        .collect()
+    )
+    return [
+        {k: r[k] if k == "bucket" else int(r[k]) for k in ("bucket", "customers", "records", "largest")} for r in rows
+    ]
+
+
+def _set_sizes(report: ResolveReport, histogram: dict[str, int], records: dict[str, int], largest: int) -> None:
+    """``histogram``: customers per size bucket; ``records``: their records per bucket."""
+    report.size_histogram = {b: n for b, n in histogram.items() if n}
+    report.customers = sum(histogram.values())
+    report.resolved_records = sum(records.values())
+    report.largest_customer = largest
+    report.records_in_multi_record_customers = sum(n for b, n in records.items() if b != "1")
+
+
+def _carry_sizes(
+    report: ResolveReport, previous_run: dict[str, Any], scope_before: DataFrame, scope_after: DataFrame
+) -> bool:
+    """Set the size figures from the previous run's and the scope's map rows before and after (both every record
+    of their customers); False (nothing set) when they cannot be told exactly that way: the previous run recorded no
+    histogram, or the largest customer may have been the scope's and shrunk."""
+    if not previous_run.get("size_histogram") or previous_run.get("matched_share") is None:
+        return False
+    before, after = _size_buckets(scope_before), _size_buckets(scope_after)
+    largest_before = max((r["largest"] for r in before), default=0)
+    if largest_before >= int(previous_run["largest_customer"] or 0):
+        return False
+    histogram = {b: int(n) for b, n in json.loads(previous_run["size_histogram"]).items()}
+    resolved = int(previous_run["resolved_records"] or 0)
+    multi = round(previous_run["matched_share"] * resolved)
+    # Records per bucket are known for the bucket "1" (one each) and, together, for the others.
+    records = {"1": histogram.get("1", 0), "many": multi}
+    for rows, sign in ((before, -1), (after, 1)):
+        for r in rows:
+            histogram[r["bucket"]] = histogram.get(r["bucket"], 0) + sign * r["customers"]
+            records["1" if r["bucket"] == "1" else "many"] += sign * r["records"]
+    if any(n < 0 for n in histogram.values()):  # not the previous run's map: count it
+        return False
+    largest = max(int(previous_run["largest_customer"] or 0), max((r["largest"] for r in after), default=0))
+    _set_sizes(report, histogram, records, largest)
+    return True
+
+
 def _collect_stats(
     report: ResolveReport,
     incidence: DataFrame,
-    identity_map: DataFrame,
+    identity_map: DataFrame | None,
     events: DataFrame,
     ids: DataFrame,
     refused: DataFrame | None,
 ) -> None:
+    """The run's figures; the size figures from ``identity_map`` unless it is None (set by the caller)."""
     reasons = incidence.where(F.col("drop_reason").isNotNull()).select(
         F.when(F.col("drop_reason").startswith("shared identifier"), "shared identifier (degree guard)")
         .when(F.col("drop_reason").startswith("merge refused"), "conflict (max_per_profile)")
@@ -983,19 +1041,14 @@ def _collect_stats(
     distinct_dropped = reasons.distinct().groupBy("reason").count().collect()
     report.dropped_identifiers = {r["reason"]: int(r["count"]) for r in distinct_dropped}
     report.conflicts = report.dropped_identifiers.get("conflict (max_per_profile)", 0)
-    # sum(1), not count(*): Sail rejects aggregating a non-nullable count again over a one-row table.
-    sizes = identity_map.groupBy("customer_id").agg(F.sum(F.lit(1)).alias("size"))
-    # One pass over the customers: the whole-lake figures are sums over the size histogram's buckets.
-    buckets = (
-        sizes.groupBy(_bucket(F.col("size")).alias("bucket"))
-        .agg(F.count("*").alias("customers"), F.sum("size").alias("records"), F.max("size").alias("largest"))
-        .collect()
-    )
-    report.size_histogram = {r["bucket"]: int(r["customers"]) for r in buckets}
-    report.customers = sum(int(r["customers"]) for r in buckets)
-    report.resolved_records = sum(int(r["records"]) for r in buckets)
-    report.largest_customer = max((int(r["largest"]) for r in buckets), default=0)
-    report.records_in_multi_record_customers = sum(int(r["records"]) for r in buckets if r["bucket"] != "1")
+    if identity_map is not None:
+        buckets = _size_buckets(identity_map)
+        _set_sizes(
+            report,
+            {r["bucket"]: r["customers"] for r in buckets},
+            {r["bucket"]: r["records"] for r in buckets},
+            max((r["largest"] for r in buckets), default=0),
+        )
     counts = {r["event"]: int(r["count"]) for r in events.groupBy("event").count().collect()}
     report.merges, report.splits = counts.get("merge", 0), counts.get("split", 0)
     report.new_customers = ids.where("is_new").count()
