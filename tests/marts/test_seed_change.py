@@ -80,3 +80,17 @@ def test_a_corrected_rate_reaches_earlier_orders(project: Path, tmp_path: Path):
 
     third = build_marts(lake, as_of=AS_OF + timedelta(days=1))  # nothing changed: no refresh again
     assert third.refreshed_seeds == []
+
+
+def test_marts_built_before_the_seed_record_refresh_every_seed_once(project: Path, tmp_path: Path):
+    lake = Lake(tmp_path / "lake")
+    writer = LakeWriter(lake)
+    writer.bronze("orders", [_order("o-eur", "cus_eur", "2025-03-01T10:00:00", "EUR", "92")])
+    writer.link("cus_eur", "orders", "o-eur", ts("2025-03-01T10:00:00"))
+    writer.write_identity()
+    build_marts(lake, as_of=AS_OF)
+    (lake.marts_dir() / "seeds.json").unlink()  # as a build before the record left the lake
+
+    upgraded = build_marts(lake, as_of=AS_OF + timedelta(days=1))
+    assert upgraded.refreshed_seeds == sorted(p.stem for p in (project / "seeds").rglob("*.csv"))
+    assert build_marts(lake, as_of=AS_OF + timedelta(days=2)).refreshed_seeds == []
