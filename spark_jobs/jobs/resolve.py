@@ -465,6 +465,8 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     if report.new_records == 0:
         _carry_stats(report, previous_run)  # a no-op: only the run record is written
         report.records = earlier_records
+        if erased:  # the erased records' customers are gone from the map: count its customers again
+            _map_sizes(report, io.read(tables.IDENTITY_MAP))
         lap("normalise")
         return
     share = report.new_records / max(1, int(previous_run["records"] or 0))
@@ -1021,6 +1023,17 @@ def _carry_sizes(
     return True
 
 
+def _map_sizes(report: ResolveReport, identity_map: DataFrame) -> None:
+    """Set the size figures from every row of the identity map."""
+    buckets = _size_buckets(identity_map)
+    _set_sizes(
+        report,
+        {r["bucket"]: r["customers"] for r in buckets},
+        {r["bucket"]: r["records"] for r in buckets},
+        max((r["largest"] for r in buckets), default=0),
+    )
+
+
 def _collect_stats(
     report: ResolveReport,
     incidence: DataFrame,
@@ -1042,13 +1055,7 @@ def _collect_stats(
     report.dropped_identifiers = {r["reason"]: int(r["count"]) for r in distinct_dropped}
     report.conflicts = report.dropped_identifiers.get("conflict (max_per_profile)", 0)
     if identity_map is not None:
-        buckets = _size_buckets(identity_map)
-        _set_sizes(
-            report,
-            {r["bucket"]: r["customers"] for r in buckets},
-            {r["bucket"]: r["records"] for r in buckets},
-            max((r["largest"] for r in buckets), default=0),
-        )
+        _map_sizes(report, identity_map)
     counts = {r["event"]: int(r["count"]) for r in events.groupBy("event").count().collect()}
     report.merges, report.splits = counts.get("merge", 0), counts.get("split", 0)
     report.new_customers = ids.where("is_new").count()

@@ -282,7 +282,11 @@ def test_records_erased_between_two_runs_are_not_counted(spark, lakes):
     (run,) = [r for r in read(lake, layout.IDENTITY_RUNS) if r["run_id"] == incremental.run_id]
     assert run["records"] == len(records_left)
 
-    # A run without new rows after an erasure counts the lake too.
+    # A run without new rows after an erasure counts the lake too: its records and customers.
     for target in (lake, twin):
         erase(target, find_person(target, customer_id=customers_of(target)["orders:N1"]), lookup="customer_id")
-    assert resolve(spark, lake, mode="incremental").records == len(records_left) - 1
+    unchanged = resolve(spark, lake, mode="incremental")
+    assert unchanged.new_records == 0 and unchanged.records == len(records_left) - 1
+    left = customers_of(lake)
+    assert unchanged.resolved_records == len(left) and unchanged.customers == len(set(left.values()))
+    assert unchanged.size_histogram == resolve(spark, twin, mode="full").size_histogram
