@@ -206,7 +206,8 @@ def build_marts(
     ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use; ``unit_tests`` runs the
     dbt unit tests too (settings.build_unit_tests; :func:`run_unit_tests` runs them alone). ``skip_unchanged``
     (settings.build_skip_unchanged) leaves out the nodes none of whose inputs moved since the last complete build
-    (marts/build_state.py); their results are the ones that build left."""
+    (marts/build_state.py); their results are the ones that build left. A complete build also rebuilds from scratch
+    the descendants of the seeds whose contents changed since the last complete build (``refreshed_seeds``)."""
     latest = latest_as_of(lake)
     if latest is not None and as_of < latest:
         # Membership history moves forward only: an older as_of would close stays before they were opened.
