@@ -17,3 +17,30 @@
         greatest(coalesce(max(counted_as_of), {{ as_of() }}), {{ as_of() }}) as to_as_of
     from {{ this }}
 {% endmacro %}
+
+{#- The customers whose orders up to as_of can differ from a kept table's last build (last_build_window in a CTE
+    named `last_build`, its watermark `orders_ingested_to`): an order placed between the two builds' as_of (either
+    way), an order ingested since that build (new, or re-sent with a later status), and both sides of an order record
+    that changed customer or left the identity map. Shared by the per-customer order summaries kept between builds. -#}
+{% macro orders_rebuild_scope() %}
+    -- orders placed between the two as_of values
+    select orders.customer_id
+    from {{ ref('customer_orders') }} as orders, last_build
+    where orders.ordered_at > last_build.from_as_of and orders.ordered_at <= last_build.to_as_of
+    union
+    -- orders ingested since (new, or re-sent with a later status)
+    select orders.customer_id
+    from {{ ref('customer_orders') }} as orders
+    semi join (
+        select unioned.order_key
+        from {{ ref('int_orders__unioned') }} as unioned, last_build
+        where unioned.ingested_at > last_build.orders_ingested_to
+    ) as fresh using (order_key)
+    union
+    -- records that changed customer (or left the identity map)
+    select customer_id from {{ ref('int_identity__record_changes') }}
+    where previous_customer_id is distinct from customer_id
+    union
+    select previous_customer_id from {{ ref('int_identity__record_changes') }}
+    where previous_customer_id is distinct from customer_id
+{% endmacro %}

@@ -34,26 +34,7 @@ last_build as (
 ),
 
 scope as (
-    -- orders placed between the two as_of values
-    select orders.customer_id
-    from {{ ref('customer_orders') }} as orders, last_build
-    where orders.ordered_at > last_build.from_as_of and orders.ordered_at <= last_build.to_as_of
-    union
-    -- orders ingested since (new, or re-sent with a later status)
-    select orders.customer_id
-    from {{ ref('customer_orders') }} as orders
-    semi join (
-        select unioned.order_key
-        from {{ ref('int_orders__unioned') }} as unioned, last_build
-        where unioned.ingested_at > last_build.orders_ingested_to
-    ) as fresh using (order_key)
-    union
-    -- records that changed customer (or left the identity map)
-    select customer_id from {{ ref('int_identity__record_changes') }}
-    where previous_customer_id is distinct from customer_id
-    union
-    select previous_customer_id from {{ ref('int_identity__record_changes') }}
-    where previous_customer_id is distinct from customer_id
+    {{ orders_rebuild_scope() }}
 ),
 {% endif %}
 
