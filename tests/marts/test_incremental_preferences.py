@@ -50,17 +50,22 @@ def lake(tmp_path_factory) -> tuple[Lake, LakeWriter, Path]:
     first = AS_OF - DAY
     orders = [
         ("o-a1", "cus_a", "2025-05-01T09:00:00", "web"),
-        ("o-a2", "cus_a", "2025-05-02T09:00:00", "app"),
+        ("o-a2", "cus_a", "2025-05-02T09:00:00", "app"),  # a tie: the most recent wins
         ("o-b1", "cus_b", "2025-06-10T09:00:00", "store", "S1"),
         ("o-d1", "cus_d", "2025-07-01T12:00:00", "store", "S2"),  # after the first as_of: counts once as_of passes it
         ("o-e1", "cus_e", "2025-03-01T09:00:00", "web"),  # never touched: kept from build to build
+        ("o-f1", "cus_f", "2025-03-01T09:00:00", "app", "S1"),  # the most frequent wins, however recent
+        ("o-f2", "cus_f", "2025-03-02T09:00:00", "app", "S1"),
+        ("o-f3", "cus_f", "2025-03-03T09:00:00", "web", "S2"),
     ]
     writer.bronze("orders", [_order_at(*o) for o in orders], ingested_at=first)
     for order_id, ref, at, *_ in orders:
         writer.link(ref, "orders", order_id, ts(at), first)
     writer.write_identity()
     build_marts(lake, as_of=AS_OF, select=SELECT)
-    assert [r[0] for r in _preferences(lake)] == ["cus_a", "cus_b", "cus_e"]
+    rows = {r[0]: r for r in _preferences(lake)}
+    assert sorted(rows) == ["cus_a", "cus_b", "cus_e", "cus_f"]
+    assert rows["cus_a"][1] == "app" and rows["cus_f"][1:3] == ("app", "S1")
     return lake, writer, tmp
 
 

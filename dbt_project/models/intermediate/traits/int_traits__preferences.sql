@@ -52,11 +52,15 @@ category_counts as (
 ),
 
 ranked as (
-    select 'channel' as preference, * from channel_counts
-    union all
-    select 'store' as preference, * from store_counts
-    union all
-    select 'category' as preference, * from category_counts
+    -- the union in a subquery: a qualify after the last union branch filters only that branch (before, channel and
+    -- store kept every value and max() below picked the alphabetically last)
+    select * from (
+        select 'channel' as preference, * from channel_counts
+        union all
+        select 'store' as preference, * from store_counts
+        union all
+        select 'category' as preference, * from category_counts
+    )
     qualify row_number() over (partition by preference, customer_id order by n desc, last_at desc, value) = 1
 ),
 
