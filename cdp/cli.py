@@ -317,6 +317,9 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_
     )
     if report.created_source_tables:
         console.print(f"empty source tables created: {', '.join(report.created_source_tables)}")
+    if report.refreshed_seeds:
+        # A changed seed (a corrected rate, a new survivorship rule) rebuilt every row that depends on it.
+        console.print(f"changed seeds, their descendants rebuilt in full: {', '.join(report.refreshed_seeds)}")
 
 
 AsOfOption = Annotated[
