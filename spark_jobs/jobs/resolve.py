@@ -503,14 +503,26 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     )
     # The whole-lake record count: the earlier records still in the lake plus the records seen for the first time.
     report.records = earlier_records + report.new_records - earlier_touched
-    # Records that gained rows: their old and new identifiers, one row each; every other record as it was.
-    regained = checkpoint(combine_incidence(touched_before, new), "regained")
+    # Records that gained rows: their old and new identifiers, one row each; every other record as it was. When
+    # every new row is a new record's there is nothing to combine: the new rows are one per (record, type, raw value).
+    regained = checkpoint(combine_incidence(touched_before, new), "regained") if earlier_touched else new
     untouched = previous.drop("_was_shared")
     if earlier_touched:
         untouched = untouched.join(touched, "record_key", "left_anti")
     everything = untouched.unionByName(regained)
     was_shared = (
         previous.where(F.col("_was_shared").isNotNull()).groupBy("node").agg(F.min("_was_shared").alias("_was_shared"))
+    )
+    # The usable rows of every node that can join records of two earlier customers (see bridging_nodes: the touched
+    # nodes, the only ones whose guard verdict can change, and the earlier conflicts), in one scan of the whole
+    # incidence: the guard's holders of the touched nodes, the closure's edges and the holders of changed nodes.
+    conflicts = checkpoint(earlier_conflicts(identifiers), "conflicts")
+    candidates = regained.where(F.col("drop_reason").isNull()).select("node").unionByName(conflicts).distinct()
+    bridging_rows = checkpoint(
+        everything.where(F.col("drop_reason").isNull())
+        .select("record_key", "node")
+        .join(candidates, "node", "left_semi"),
+        "bridging-rows",
     )
     shared, changed = regard_touched(
         everything,
@@ -519,6 +531,7 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         rules.degree_guard,
         lambda df, name: checkpoint(df, f"guard-{name}"),
         touched_rows=regained,  # every row of the touched records in ``everything``
+        held_rows=bridging_rows,
     )
     shared, changed = checkpoint(shared, "shared"), checkpoint(changed, "guard-changed")
     guarded = (
@@ -528,14 +541,15 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     )
     # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component), of the
     # nodes that can join records of two earlier customers; every other such node joins one customer's records.
-    bridging = bridging_nodes(regained, changed, earlier_conflicts(identifiers))
-    stitchable = guarded.where(F.col("drop_reason").isNull()).select("record_key", "node")
-    edges = checkpoint(stitchable.join(bridging, "node", "left_semi"), "edges")
+    bridging = bridging_nodes(regained, changed, conflicts)
+    edges = checkpoint(bridging_rows.join(bridging, "node", "left_semi").join(shared, "node", "left_anti"), "edges")
     # Not written: the closure reads it twice (the groups of the records it names, and its records at the end).
     membership = io.read(tables.IDENTITY_MAP).select(
         F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
     )
-    seeds = touched.unionByName(everything.join(changed, "node", "left_semi").select("record_key"))
+    # A changed node is a touched one, and every row of a node is usable or none is (a value-level reason belongs to
+    # the value): its holders are among the bridging rows.
+    seeds = touched.unionByName(bridging_rows.join(changed, "node", "left_semi").select("record_key"))
     stored = io.read(tables.IDENTITY_PROFILES) if io.exists(tables.IDENTITY_PROFILES) else None
     # So that no probabilistic link of this run reaches outside the scope (which is then resolved once): the
     # earlier profiles a new record's attributes share a blocking key with seed it, and the earlier pairs that may

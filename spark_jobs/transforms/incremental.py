@@ -92,6 +92,7 @@ def regard_touched(
     checkpoint: Checkpoint | None = None,
     *,
     touched_rows: DataFrame | None = None,
+    held_rows: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Re-apply the degree guard where new rows can change it: on every node of a record that gained rows (its
     record count or its linked identifiers may have grown). Other nodes keep the previous run's verdict.
@@ -101,7 +102,9 @@ def regard_touched(
     the caller adds the reasons to the incidence. ``checkpoint``: materialise the small intermediate frames once
     (the touched nodes' holders, the guard's verdict), so both results do not each re-scan the whole incidence.
     ``touched_rows``: the touched records' rows of ``incidence``, when the caller holds them apart (their nodes are
-    then found without a scan of the whole incidence)."""
+    then found without a scan of the whole incidence). ``held_rows``: (record_key, node) usable rows of ``incidence``
+    holding at least every usable row of the touched records' nodes, when the caller has them from a scan of its own
+    (the holders are then found among them). The changed nodes are always touched nodes."""
     keep = checkpoint or (lambda df, _name: df)
     usable = incidence.where(F.col("drop_reason").isNull()).select("record_key", "node")
     if touched_rows is None:
@@ -111,7 +114,8 @@ def regard_touched(
     # Two scans of the incidence (the holders of the touched nodes, then every identifier of those holders: exact
     # degrees for the touched nodes, the only ones given a verdict); the holders are written, as three readers use
     # them. Cheaper than writing a narrow copy of the whole usable incidence for four readers (0.5-0.6 CPU s at 1M).
-    held = keep(usable.join(touched_nodes, "node", "left_semi"), "held")
+    holders = held_rows.select("record_key", "node") if held_rows is not None else usable
+    held = keep(holders.join(touched_nodes, "node", "left_semi"), "held")
     around = usable.join(held.select("record_key").distinct(), "record_key", "left_semi")
     verdict = keep(shared_nodes(held, around, guard), "verdict")
     was_shared = keep(was_shared, "was-shared")
