@@ -121,10 +121,11 @@ def run_dbt(
     extra_vars: dict | None = None,
     progress: Callable[[str, str], None] | None = None,
     manifest: Manifest | None = None,
+    write_json: bool = True,
 ) -> list[tuple[str, str, float]]:
     """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes.
-    ``manifest``: dbt's graph parsed by :func:`parse_project` for this run; dbt then writes no ``manifest.json``,
-    only ``run_results.json``."""
+    ``manifest``: dbt's graph parsed by :func:`parse_project` for this run. ``write_json`` False: dbt parses (only
+    what changed) and writes no ``manifest.json``. Either way ``run_results.json`` is written."""
     from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
 
@@ -136,11 +137,12 @@ def run_dbt(
     # --quiet: dbt's own lines on stdout only for errors (callers show progress from the events; the file log in
     # <lake>/_marts/logs keeps every line): printing two lines per node cost about 3% of a 100k next-day build's CPU
     args = [*command, *dbt_args(lake, env, extra_vars), "--quiet"]
-    if manifest is not None:
+    own_results = manifest is not None or not write_json
+    if own_results:
         args.append("--no-write-json")
     with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit):
         result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
-    if manifest is not None and isinstance(result.result, RunExecutionResult):
+    if own_results and isinstance(result.result, RunExecutionResult):
         # dbt's own run_results.json (its invocation id marks the build, marts/build_state.py; benchmarks read it)
         result.result.write(str(lake.marts_dir() / "target" / "run_results.json"))
     results = []
@@ -227,8 +229,21 @@ def build_marts(
     graph = None  # the dbt graph of this build, when it runs dbt
     seeds: dict[str, str] | None = None  # the seeds' checksums, when this complete build parsed the project
     refreshed: list[str] = []
-    if plan is None or plan.select != []:
-        chosen = select if plan is None or plan.select is None else " ".join(plan.select)
+    if plan is not None and plan.select:
+        # A build that leaves nodes out runs on the same code as the last complete build (the fingerprint covers
+        # the project, its seeds included), so that build's graph is this one's and no seed changed since: one dbt
+        # invocation parses (only what changed) and builds, without the separate parse's start (about 1 s of CPU).
+        graph = plan.graph
+        results = run_dbt(
+            lake,
+            build_command(select=" ".join(plan.select), unit_tests=unit_tests),
+            as_of=as_of,
+            env=env,
+            progress=progress,
+            write_json=False,
+        )
+    elif plan is None or plan.select is None:
+        chosen = select if plan is None else None
         manifest = parse_project(lake, as_of=as_of, env=env)
         graph = build_state.graph(manifest)
 
