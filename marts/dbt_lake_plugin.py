@@ -6,6 +6,7 @@ Kept apart from :mod:`marts.duckdb_delta` so that readers of the lake (the API, 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -38,6 +39,8 @@ class Plugin(BasePlugin):
             raise RuntimeError("the lake plugin has no DuckDB connection yet")
         assert target_config.location is not None
         config = target_config.config
+        # delta_files_of: a model of the same layer whose Delta table holds exactly this relation's rows
+        files_of = config.get("delta_files_of")
         with self._conn.cursor() as cursor:
             # the run's variables here too: a view whose rows depend on as_of would otherwise be written empty
             self.configure_cursor(cursor)
@@ -51,4 +54,5 @@ class Plugin(BasePlugin):
                 inserts_only=bool(config.get("delta_inserts_only", False)),
                 whole=config.get("delta_whole_relation"),
                 delete_flag=config.get("delta_delete_flag"),
+                files_of=str(Path(target_config.location.path).parent / files_of) if files_of else None,
             )

@@ -11,6 +11,9 @@
   delta_duckdb_view (true; not with merge): the DuckDB relation is a view, not a table, for a mart that only copies
   another model (its Delta table is written from the view): writing a second copy of every row into DuckDB cost
   more than the rest of such a node.
+  delta_files_of (replace_where): the name of a delta model of the same layer whose Delta table holds exactly this
+  relation's rows (e.g. the trait history's snapshot of customer_traits): its Parquet files are linked into this
+  table instead of encoding the rows again, when the plugin can check that they hold them.
   The lake write calls adapter.store_relation with no column list: the plugin reads the relation itself, and
   dbt-duckdb's store_relation macro would first list the columns from the catalog (a query and a transaction
   per node).
