@@ -1,0 +1,87 @@
+"""Value checks of the marts as contract constraints: a row that breaks one fails its model's node before the mart
+reaches the lake, and DuckDB holds each check on the table it guards.
+
+The not_null, accepted_values and value_between checks of the marts with enforced contracts are constraints of the
+contract (``constraints:`` in the schema files), which DuckDB enforces while the model's table is filled, instead of
+one dbt test node each (30 fewer nodes in every build, BENCHMARKS.md, issue 5).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from cdp import lake as layout
+from cdp.lake import Lake
+from marts.build import BuildFailed, build_marts
+from tests.marts.conftest import AS_OF, LakeWriter, ts
+
+
+def _response(response_id: str, survey_type: str) -> dict:
+    return {"response_id": response_id, "survey_type": survey_type, "score": 9, "customer_ref": "cus_s",
+            "responded_at": ts("2025-05-01T10:00:00")}  # fmt: skip
+
+
+def test_a_value_outside_a_mart_s_accepted_values_fails_its_model_and_never_reaches_the_lake(lake: Lake) -> None:
+    writer = LakeWriter(lake)
+    writer.bronze("survey_responses", [_response("r-ok", "NPS"), _response("r-bad", "NPS-typo")])
+    writer.link("cus_s", "survey_responses", "r-ok", ts("2025-05-01T10:00:00"))
+    writer.link("cus_s", "survey_responses", "r-bad", ts("2025-05-01T10:00:00"))
+    writer.write_identity()
+
+    with pytest.raises(BuildFailed, match=r"model\.cdp\.cx_survey_responses \(error\)"):
+        build_marts(lake, as_of=AS_OF)
+    # a test node would have run after the model had written the bad row to gold
+    assert not lake.exists(layout.CX_SURVEY_RESPONSES)
+
+
+def test_every_moved_check_is_a_constraint_of_its_table(lake: Lake) -> None:
+    writer = LakeWriter(lake)
+    writer.bronze("orders", [{"order_id": "o-1", "customer_ref": "cus_a", "channel": "web", "status": "delivered",
+                              "ordered_at": ts("2025-03-01T10:00:00"), "currency": "VND",
+                              "total_amount": 100_000}])  # fmt: skip
+    writer.link("cus_a", "orders", "o-1", ts("2025-03-01T10:00:00"))
+    writer.write_identity()
+    build_marts(lake, as_of=AS_OF)
+
+    con = duckdb.connect(str(lake.marts_dir() / "marts.duckdb"))  # the database dbt holds open in this process
+    found = set(
+        con.execute(
+            """select table_name, unnest(constraint_column_names), constraint_type
+            from duckdb_constraints() where constraint_type in ('CHECK', 'NOT NULL')"""
+        ).fetchall()
+    )
+    con.close()
+    expected = {
+        ("audience_memberships", "audience_name", "NOT NULL"),
+        ("cross_channel_journeys", "journey_pattern", "NOT NULL"),
+        ("cross_channel_journeys", "journey_pattern", "CHECK"),
+        ("customer_consent_history", "customer_id", "NOT NULL"),
+        ("customer_contact_history", "customer_id", "NOT NULL"),
+        ("customer_retention_cohorts", "retention_rate", "CHECK"),
+        ("customer_retention_cohorts", "repeat_purchase_rate", "CHECK"),
+        ("customer_traits", "value_segment", "CHECK"),
+        ("customer_traits", "p_alive", "CHECK"),
+        ("customer_traits", "churn_risk_band", "CHECK"),
+        ("cx_cases", "status", "CHECK"),
+        ("cx_key_drivers", "survey_type", "CHECK"),
+        ("cx_key_drivers", "driver", "CHECK"),
+        ("cx_key_drivers", "status", "NOT NULL"),
+        ("cx_key_drivers", "status", "CHECK"),
+        ("cx_key_drivers", "importance", "CHECK"),
+        ("cx_survey_metrics", "dimension", "CHECK"),
+        ("cx_survey_metrics", "period_grain", "CHECK"),
+        ("cx_survey_responses", "survey_type", "CHECK"),
+        ("cx_text_insights", "source", "NOT NULL"),
+        ("cx_text_insights", "source", "CHECK"),
+        ("cx_text_insights", "source_id", "NOT NULL"),
+        ("cx_text_insights", "sentiment_label", "NOT NULL"),
+        ("cx_text_insights", "sentiment_label", "CHECK"),
+        ("cx_text_insights", "language", "CHECK"),
+        ("journey_funnel", "step", "CHECK"),
+        ("journey_funnel", "conversion_from_previous", "CHECK"),
+        ("journey_funnel", "conversion_from_top", "CHECK"),
+        ("journey_cart_abandonment", "abandonment_rate", "CHECK"),
+        ("support_service_metrics", "first_contact_resolution_rate", "CHECK"),
+    }
+    assert expected <= found, sorted(expected - found)
