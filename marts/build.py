@@ -229,10 +229,10 @@ def build_marts(
     graph = None  # the dbt graph of this build, when it runs dbt
     seeds: dict[str, str] | None = None  # the seeds' checksums, when this complete build parsed the project
     refreshed: list[str] = []
-    if plan is not None and plan.select:
+    if plan is not None and plan.select and build_state.seeds_recorded(lake):
         # A build that leaves nodes out runs on the same code as the last complete build (the fingerprint covers
-        # the project, its seeds included), so that build's graph is this one's and no seed changed since: one dbt
-        # invocation parses (only what changed) and builds, without the separate parse's start (about 1 s of CPU).
+        # the project, its seeds included), so that build's graph is this one's and no seed changed since its seed
+        # record: one dbt invocation parses (only what changed) and builds, without the separate parse's start.
         graph = plan.graph
         results = run_dbt(
             lake,
@@ -242,8 +242,8 @@ def build_marts(
             progress=progress,
             write_json=False,
         )
-    elif plan is None or plan.select is None:
-        chosen = select if plan is None else None
+    elif plan is None or plan.select != []:
+        chosen = select if plan is None or plan.select is None else " ".join(plan.select)
         manifest = parse_project(lake, as_of=as_of, env=env)
         graph = build_state.graph(manifest)
 

@@ -315,6 +315,11 @@ def changed_seeds(lake: Lake, checksums: dict[str, str]) -> list[str]:
     return sorted(name for name, checksum in checksums.items() if last.get(name) != checksum)
 
 
+def seeds_recorded(lake: Lake) -> bool:
+    """Whether a complete build recorded the seeds it was built from (:func:`record_seeds`)."""
+    return (lake.marts_dir() / _SEEDS_FILE).is_file()
+
+
 def record_seeds(lake: Lake, checksums: dict[str, str]) -> None:
     """After a successful complete build: the seed contents its marts were built from."""
     path = lake.marts_dir() / _SEEDS_FILE
