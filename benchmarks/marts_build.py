@@ -257,7 +257,8 @@ def slowest_nodes(lake: Lake, count: int = 10) -> str:
     nodes = sorted(((r["execution_time"], r["unique_id"].split(".")[-1]) for r in results["results"]), reverse=True)
     log = (work / "logs" / "dbt.log").read_text(errors="replace")
     last = log.rfind("Running with dbt=")
-    # cdp build parses in a dbt invocation of its own just before the build (marts/build.py, parse_project)
+    # a complete cdp build parses in a dbt invocation of its own just before the build (marts/build.py,
+    # parse_project); a build that leaves nodes out parses in the build's own invocation
     previous = log.rfind("Running with dbt=", 0, last)
     last_run = log[previous if previous >= 0 and "Performance info:" in log[previous:last] else last :]
     reparsed = "full parse" if "Unable to do partial parsing" in last_run else "partial parse"
