@@ -32,14 +32,17 @@
 
 {% if incremental %}
 {#- Records gone from the map, counted without comparing every key: every record assigned at or before the
-    watermark is in the last build, so last build = unchanged + changed-and-known + gone. -#}
+    watermark is in the last build, so last build = unchanged + changed-and-known + gone. Changed-and-known by an
+    inner join (keys are unique on both sides): DuckDB pushes the changed keys' range into the scan of the last
+    build (clustered by source, source_record_id) for an inner join, not for a semi join, which read all its keys
+    (1M customers, 13k changed records: 0.3 against 1.4-2.1 s of CPU). -#}
 {% set gone = 0 %}
 {% if execute %}
 {% set gone = run_query(
     "select (select count(*) from " ~ previous ~ ")"
     ~ " - (select count(*) from " ~ ref('stg_identity__identity_map')
     ~ " where assigned_at <= '" ~ watermark ~ "'::timestamptz)"
-    ~ " - (select count(*) from (" ~ changed_sql ~ ") as changed semi join " ~ previous
+    ~ " - (select count(*) from (" ~ changed_sql ~ ") as changed inner join " ~ previous
     ~ " as previous using (source, source_record_id))"
 ).columns[0].values()[0] %}
 {% endif %}

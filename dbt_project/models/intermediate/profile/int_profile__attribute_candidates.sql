@@ -4,9 +4,12 @@
 -- unpivoted: ten times fewer rows through the join.
 
 with identity_map as (
+    -- an inner join, not a semi join (the scope holds each customer once): DuckDB then estimates these records at
+    -- their real size and builds the joins below on them, not on the 10.9M identifiers and 0.9M contacts of 1M
+    -- customers (2.8 against 5.4-7.9 s of CPU at 1M with 1% of customers in scope)
     select records.source, records.source_record_id, records.customer_id
     from {{ ref('int_identity__records') }} as records
-    semi join {{ ref('int_profile__rebuild_scope') }} as scope using (customer_id)
+    inner join {{ ref('int_profile__rebuild_scope') }} as scope using (customer_id)
 ),
 
 identifiers as (
