@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 _sail_lock = threading.Lock()
 _sail_server = None  # one embedded Sail server per process; it starts in well under a second
 EMBEDDED_SESSION_IDLE_SECONDS = 24 * 3600
+DATAFRAME_DEBUGGING = "spark.python.sql.dataFrameDebugging.enabled"
 
 
 def _sail_address() -> str:
@@ -48,6 +49,9 @@ def _common_conf(builder: SparkSession.Builder, settings: Settings) -> SparkSess
         builder.config("spark.sql.session.timeZone", "UTC")  # every timestamp in the lake is UTC
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.ansi.enabled", "true")  # fail loudly on bad casts; we use try_cast on purpose
+        # pyspark records the Python call site of every Column it builds (a stack walk: about 50 against 5 us a
+        # column), only to name it in a query error; the identity job builds thousands of columns per run.
+        .config(DATAFRAME_DEBUGGING, "false")
     )
 
 
