@@ -543,10 +543,10 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     # nodes that can join records of two earlier customers; every other such node joins one customer's records.
     bridging = bridging_nodes(regained, changed, conflicts)
     edges = checkpoint(bridging_rows.join(bridging, "node", "left_semi").join(shared, "node", "left_anti"), "edges")
-    # Not written: the closure reads it twice (the groups of the records it names, and its records at the end).
-    membership = io.read(tables.IDENTITY_MAP).select(
-        F.concat("source", F.lit(":"), "source_record_id").alias("record_key"), "customer_id"
-    )
+    # Not written: the closure reads it twice (the groups of the records it names, and its records at the end,
+    # whole rows: the scope's previous map rows, which the stable ids need).
+    previous_map = io.read(tables.IDENTITY_MAP)
+    membership = previous_map.withColumn("record_key", F.concat("source", F.lit(":"), "source_record_id"))
     # A changed node is a touched one, and every row of a node is usable or none is (a value-level reason belongs to
     # the value): its holders are among the bridging rows.
     seeds = touched.unionByName(bridging_rows.join(changed, "node", "left_semi").select("record_key"))
@@ -566,11 +566,12 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         if report.scope_passes > 1:
             say(f"widening the scope (pass {report.scope_passes}): a new link reached a customer outside it")
         try:
-            scope, rounds = scope_closure(
+            scope_rows, rounds = scope_closure(
                 seeds, edges, membership, checkpoint, links=links, local_max_rows=run.local_scope_max_records
             )
         except ScopeDidNotConverge as exc:
             raise _FullRunNeeded(str(exc)) from None
+        scope = scope_rows.select("record_key")
         report.rounds += rounds
         report.scope_records = scope.count()
         incidence = checkpoint(guarded.join(scope, "record_key", "left_semi"), "incidence")
@@ -589,14 +590,9 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         raise _FullRunNeeded("new probabilistic links kept reaching customers outside the incremental scope")
 
     say("assigning stable customer ids")
-    previous_map = io.read(tables.IDENTITY_MAP)
-    previous_map = previous_map.join(
-        scope.withColumnRenamed("record_key", "_key"),
-        F.concat(previous_map.source, F.lit(":"), previous_map.source_record_id) == F.col("_key"),
-        "left_semi",
-    )
-    # The scope's rows, written once: ids, events and assigned_at each read them (not the whole map again).
-    previous_map = checkpoint(previous_map, "previous-map")
+    # The scope's previous map rows, written with the scope: ids, events and assigned_at each read them (not the
+    # whole map again). A record without one (new) has no customer.
+    previous_map = scope_rows.where(F.col("customer_id").isNotNull()).select(*previous_map.columns)
     identity_map, ids, events = _stable_outputs(run, resolved, previous_map)
     profiles = _profiles_out(run, resolved, ids)
     lap("stable_ids")

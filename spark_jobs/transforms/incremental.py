@@ -173,9 +173,10 @@ def scope_closure(
 ) -> tuple[DataFrame, int]:
     """The smallest set of records holding ``seeds`` (record_key) that is closed under sharing a node of ``edges``
     (record_key, node: identifiers that may stitch, conflicts included), under belonging to the same previous
-    customer (``membership``) and under ``links`` (record_key, other_key: pairs that may link, see
-    :func:`near_links`). Returns ((record_key), rounds); raises when it has not settled after ``max_rounds`` (then a
-    full run is the answer).
+    customer (``membership``: record_key, customer_id and any other columns) and under ``links`` (record_key,
+    other_key: pairs that may link, see :func:`near_links`). Returns ((record_key and membership's other columns:
+    the scope's previous membership rows, null for a record outside it), rounds); raises when it has not settled
+    after ``max_rounds`` (then a full run is the answer).
 
     Closed over groups, not records: a previous customer's records are one group and any other record a group of
     its own, so the large membership is read twice (the groups of the records named, and the scope's records at the
@@ -267,10 +268,11 @@ def _rows(df: DataFrame) -> list[Any]:
 
 
 def _scope_records(scope: DataFrame, membership: DataFrame, checkpoint: Checkpoint) -> DataFrame:
-    """(record_key) of the closed groups: the records of the previous customers among them, and the lone records."""
+    """The records of the closed groups: the previous customers' membership rows (whole: the caller needs them too,
+    and the membership is then read once more, not twice), and the lone records (a record outside the membership,
+    its other columns null). One row per record: a record is in at most one previous customer, a lone one in none."""
     customers = membership.join(scope.withColumnRenamed("group", "customer_id"), "customer_id", "left_semi")
     alone = scope.where(F.col("group").startswith(RECORD_GROUP)).select(
         F.expr(f"substring(group, {len(RECORD_GROUP) + 1})").alias("record_key")
     )
-    records = customers.select("record_key").unionByName(alone).distinct()
-    return checkpoint(records, "scope")
+    return checkpoint(customers.unionByName(alone, allowMissingColumns=True), "scope")
