@@ -224,7 +224,54 @@ def timed_build(lake: Lake, as_of: str, code: Path | None = None) -> tuple[float
     whose packages (its own dbt project included) come first on PYTHONPATH, e.g. a baseline commit's."""
     env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
     command = [str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of]
-    return timed(command, env)
+    started = time.time()
+    seconds, rss = timed(command, env)
+    _last_build_span[lake.root] = (started, started + seconds)
+    return seconds, rss
+
+
+_last_build_span: dict[Path, tuple[float, float]] = {}  # lake root -> (start, end) of its last timed build, epoch s
+
+
+def build_phases(lake: Lake) -> str:
+    """Where the wall time of the lake's last timed ``cdp build`` went, from its process span, dbt's file log and
+    run_results.json: before dbt (interpreter, imports, latest_as_of, source tables, audiences, plan, dbt's import),
+    dbt's start (project and partial parse, relation cache) to its first node, the nodes, and after dbt (dbt's
+    end, DuckDB's checkpoint when the database closes at exit, interpreter exit)."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    started, ended = _last_build_span[lake.root]
+    work = lake.marts_dir()
+    results = json.loads((work / "target" / "run_results.json").read_text())
+    timings = [t for r in results["results"] for t in r["timing"] if t.get("started_at") and t.get("completed_at")]
+    if not timings:
+        return "phases: no node ran"
+
+    def stamp(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    first_node = min(stamp(t["started_at"]) for t in timings)
+    last_node = max(stamp(t["completed_at"]) for t in timings)
+    # dbt's file log stamps lines with the local time of day (UTC on these machines) and no date
+    day = datetime.fromtimestamp(started, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    dbt_start = None
+    for line in (work / "logs" / "dbt.log").read_text(errors="replace").splitlines():
+        if "Running with dbt=" not in line:
+            continue
+        clock = line.split("[0m", 1)[-1].split(" ", 1)[0]
+        at = datetime.combine(day.date(), datetime.strptime(clock, "%H:%M:%S.%f").time(), UTC)
+        if at.timestamp() < started - 60:
+            at += timedelta(days=1)  # the build crossed midnight
+        if started <= at.timestamp() <= ended and dbt_start is None:
+            dbt_start = at.timestamp()  # a complete build's parse invocation comes before its build
+    dbt_start = first_node if dbt_start is None else dbt_start
+    return (
+        f"phases (s): before dbt {dbt_start - started:.1f}, dbt's start to its first node "
+        f"{first_node - dbt_start:.1f}, "
+        f"nodes {last_node - first_node:.1f}, after the last node (dbt's end, DuckDB's checkpoint at close, exit) "
+        f"{ended - last_node:.1f}; process {ended - started:.1f}"
+    )
 
 
 def compare_incremental(workdir: Path, customers: int, baseline: Path, rounds: int) -> list[str]:
@@ -243,7 +290,9 @@ def compare_incremental(workdir: Path, customers: int, baseline: Path, rounds: i
             shutil.rmtree(lake.root, ignore_errors=True)
             shutil.copytree(pristine, lake.root)
             seconds, rss = timed_build(lake, "2026-01-03T00:00:00+00:00", code)
-            lines.append(f"| {round_} | {label} | {seconds:.1f} | {rss:,.0f} | {slowest_nodes(lake, 6)} |")
+            lines.append(
+                f"| {round_} | {label} | {seconds:.1f} | {rss:,.0f} | {slowest_nodes(lake, 6)}; {build_phases(lake)} |"
+            )
             print(lines[-1], flush=True)
     return lines
 
@@ -323,12 +372,16 @@ def main() -> None:
         rows = synthesize(lake, customers)
         print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
         full, full_rss = timed_build(lake, AS_OF)
-        print(f"full build {full:.1f} s, {full_rss:.0f} MB; {slowest_nodes(lake)}", flush=True)
+        print(f"full build {full:.1f} s, {full_rss:.0f} MB; {slowest_nodes(lake)}; {build_phases(lake)}", flush=True)
         new_orders = synthesize(
             lake, customers // 100, only=("orders",), ingested_at="2026-01-01T12:00:00+00:00", suffix="1"
         )["orders"]
         incremental, incremental_rss = timed_build(lake, NEXT_DAY)
-        print(f"incremental build {incremental:.1f} s, {incremental_rss:.0f} MB; {slowest_nodes(lake)}", flush=True)
+        print(
+            f"incremental build {incremental:.1f} s, {incremental_rss:.0f} MB; {slowest_nodes(lake)}; "
+            f"{build_phases(lake)}",
+            flush=True,
+        )
         lines.append(
             f"| {customers:,} | {sum(rows.values()):,} | {full:.1f} "
             f"| {full_rss:,.0f} | {new_orders:,} | {incremental:.1f} | {incremental_rss:,.0f} "
