@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -276,3 +276,24 @@ def _scope_records(scope: DataFrame, membership: DataFrame, checkpoint: Checkpoi
         F.expr(f"substring(group, {len(RECORD_GROUP) + 1})").alias("record_key")
     )
     return checkpoint(customers.unionByName(alone, allowMissingColumns=True), "scope")
+
+
+def changed_keys(before: DataFrame, after: DataFrame, keys: Sequence[str], ignored: Sequence[str] = ()) -> DataFrame:
+    """(keys..., had_before): the keys whose rows differ between ``before`` and ``after`` (the same columns), compared
+    as multisets on every column but ``ignored``, nulls equal to nulls (as EXCEPT ALL compares); ``had_before``: the
+    key has rows in ``before`` (they must go), else it is new. A key whose rows are the same on both sides is left
+    out: its rows can stay as they are. One pass over both sides: a count per distinct row and side, then per key."""
+    compared = [c for c in after.columns if c not in ignored]
+    rows = before.select(*compared, F.lit(1).alias("_before"), F.lit(0).alias("_after")).unionByName(
+        after.select(*compared, F.lit(0).alias("_before"), F.lit(1).alias("_after"))
+    )
+    counted = rows.groupBy(*compared).agg(F.sum("_before").alias("_before"), F.sum("_after").alias("_after"))
+    return (
+        counted.groupBy(*keys)
+        .agg(
+            F.max(F.col("_before") != F.col("_after")).alias("_changed"),
+            F.max(F.col("_before") > 0).alias("had_before"),
+        )
+        .where("_changed")
+        .drop("_changed")
+    )
