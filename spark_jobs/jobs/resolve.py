@@ -507,10 +507,13 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
     # Records that gained rows: their old and new identifiers, one row each; every other record as it was. When
     # every new row is a new record's there is nothing to combine: the new rows are one per (record, type, raw value).
     regained = checkpoint(combine_incidence(touched_before, new), "regained") if earlier_touched else new
-    untouched = previous.drop("_was_shared")
-    if earlier_touched:
-        untouched = untouched.join(touched, "record_key", "left_anti")
-    everything = untouched.unionByName(regained)
+
+    def untouched(rows: DataFrame) -> DataFrame:
+        """The earlier incidence ``rows`` (:func:`previous_incidence`) of records that gained no rows."""
+        rows = rows.drop("_was_shared")
+        return rows.join(touched, "record_key", "left_anti") if earlier_touched else rows
+
+    everything = untouched(previous).unionByName(regained)
     was_shared = (
         previous.where(F.col("_was_shared").isNotNull()).groupBy("node").agg(F.min("_was_shared").alias("_was_shared"))
     )
@@ -535,13 +538,6 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         held_rows=bridging_rows,
     )
     shared, changed = checkpoint(shared, "shared"), checkpoint(changed, "guard-changed")
-
-    def guarded(rows: DataFrame) -> DataFrame:
-        return (
-            rows.join(shared, "node", "left")
-            .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
-            .drop("_shared")
-        )
 
     # Identifiers that may stitch (conflicts included: a limit is re-decided over the whole component), of the
     # nodes that can join records of two earlier customers; every other such node joins one customer's records.
@@ -581,11 +577,15 @@ def _run_incremental(run: _Run, previous_run: dict[str, Any], *, max_new_share: 
         # The scope's stored identifier rows, written: the scope's incidence is derived from them (the one read of
         # the whole table, as before), and the write compares what it would write with them (no second read).
         stored_rows = checkpoint(identifiers.join(scope, "record_key", "left_semi"), "scope-identifiers")
-        scope_earlier = previous_incidence(stored_rows).drop("_was_shared")
-        if earlier_touched:
-            scope_earlier = scope_earlier.join(touched, "record_key", "left_anti")
-        scope_incidence = scope_earlier.unionByName(regained.join(scope, "record_key", "left_semi"))
-        incidence = checkpoint(guarded(scope_incidence), "incidence")
+        scope_incidence = untouched(previous_incidence(stored_rows)).unionByName(
+            regained.join(scope, "record_key", "left_semi")
+        )
+        guarded = (
+            scope_incidence.join(shared, "node", "left")
+            .withColumn("drop_reason", F.coalesce("drop_reason", "_shared"))
+            .drop("_shared")
+        )
+        incidence = checkpoint(guarded, "incidence")
         lap("scope")
         outside = (
             stored.join(scope.withColumnRenamed("record_key", "profile_key"), "profile_key", "left_anti")
