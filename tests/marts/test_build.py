@@ -200,6 +200,18 @@ def test_a_build_cannot_go_back_in_time(built):
         build_marts(built, as_of=AS_OF - timedelta(days=30))
 
 
+def test_python_models_leave_no_copy_of_their_rows_in_the_marts_database(built):
+    """dbt-duckdb leaves a Python incremental model's new rows behind as <model>__dbt_tmp<timestamp> (a post-hook
+    drops them): two more builds, and the marts' DuckDB file holds no such table."""
+    python_models = "int_cx__text_analyses int_cx__key_driver_estimates"
+    for days in (1, 2):
+        build_marts(built, as_of=latest_as_of(built) + timedelta(days=days), select=python_models)
+    with duckdb.connect(str(built.marts_dir() / "marts.duckdb")) as con:
+        tables = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert {"int_cx__text_analyses", "int_cx__key_driver_estimates"} <= tables
+    assert not [name for name in tables if "__dbt_tmp" in name]
+
+
 def _parse_events(lake: Lake, as_of: datetime, extra_vars: dict | None = None) -> list[str]:
     from dbt.cli.main import dbtRunner
 
