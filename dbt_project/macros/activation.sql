@@ -5,6 +5,18 @@
   cast('{{ run_started_at.strftime("%Y-%m-%dT%H:%M:%S.%f") }}+00:00' as timestamptz)
 {%- endmacro %}
 
+{#- The keys of the rows a keyed history (int_consent__events, int_contacts__messages) keyed in this build: the
+    `keys_written` of the primary_key tests on the histories merged from it. Named without ref(): a test that refs a
+    second model is selected with that model (dbt's eager indirect selection), so `--select +customer_traits` ran the
+    history marts' tests without building them. Their model is built after `history` anyway. -#}
+{% macro keyed_this_build(history, key) -%}
+  {%- if execute -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ history] -%}
+    select {{ key }} from {{ api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) }}
+    where keyed_at = {{ build_started_at() }}
+  {%- endif -%}
+{%- endmacro %}
+
 {#- The records of one source resolved to their customers, kept incrementally in an incremental model keyed by
     `record_id`: a build keys only the records ingested since the last one and those whose identity record was
     (re)assigned since (the identity map's assigned_at), not every record again. Each row says when it was keyed (the
