@@ -5,6 +5,33 @@
   cast('{{ run_started_at.strftime("%Y-%m-%dT%H:%M:%S.%f") }}+00:00' as timestamptz)
 {%- endmacro %}
 
+{#- The rows of a keyed history (int_consent__events, int_contacts__messages) that a history mart has not merged
+    yet: keyed after the mart's last successful merge (its table <mart>__merged_to, written by merged_history_mark).
+    A build that keys rows but does not reach the mart (`--select +int_contacts__messages`, a failed test, a Dagster
+    run of the keyed model alone) leaves them for the next build; filtering on this build's keyed_at alone lost them.
+    A lake without a mark yet takes the rows keyed by this build, as before. -#}
+{% macro keyed_since_last_merge() -%}
+  {%- set marks = adapter.get_relation(database=this.database, schema=this.schema,
+                                       identifier=this.identifier ~ '__merged_to') -%}
+  {%- set mark = none -%}
+  {%- if execute and marks is not none -%}
+    {%- set mark = run_query("select max(merged_to)::varchar from " ~ marks).columns[0].values()[0] -%}
+  {%- endif -%}
+  {%- if mark is none -%}
+  keyed_at >= {{ build_started_at() }}
+  {%- else -%}
+  keyed_at > '{{ mark }}'::timestamptz
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The post-hook of a history mart: every row keyed up to this build's start is merged (its merge took every row keyed
+    after the last mark), in the mart's transaction, so a failed lake write leaves the mark where it was. A table per
+    mart: two marts creating one shared table in concurrent transactions conflict in DuckDB. -#}
+{% macro merged_history_mark() -%}
+  create or replace table {{ this.database }}.{{ this.schema }}.{{ this.identifier }}__merged_to as
+  select {{ build_started_at() }} as merged_to
+{%- endmacro %}
+
 {#- The keys of the rows a keyed history (int_consent__events, int_contacts__messages) keyed in this build: the
     `keys_written` of the primary_key tests on the histories merged from it. Named without ref(): a test that refs a
     second model is selected with that model (dbt's eager indirect selection), so `--select +customer_traits` ran the

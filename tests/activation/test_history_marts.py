@@ -17,6 +17,7 @@ from cdp import lake as layout
 from cdp.lake import Lake
 from marts.build import build_marts
 from tests.activation.conftest import SEND_AT, ActivationLake
+from tests.marts.conftest import AS_OF
 
 SELECT = "+customer_consent_history +customer_contact_history"
 KEYS = {layout.CUSTOMER_CONSENT_HISTORY: "consent_id", layout.CUSTOMER_CONTACT_HISTORY: "message_id"}
@@ -171,3 +172,35 @@ def test_incremental_histories_equal_a_build_from_scratch(activation_lake: Activ
     shutil.copytree(a.lake.root, fresh.root, ignore=lambda d, names: [n for n in names if Path(d) / n in skip])
     build_marts(fresh, as_of=SEND_AT - day, select=INCREMENTAL_SELECT)
     assert _all_rows(fresh) == incremental
+
+
+def test_rows_keyed_by_a_build_that_stopped_short_of_the_histories_are_merged_by_the_next(
+    activation_lake: ActivationLake,
+) -> None:
+    """A build that keys new records but does not reach the history marts (here `--select +int_contacts__messages
+    +int_consent__events`; also a failed test, or a Dagster run of the keyed models alone) leaves them for the next
+    build: the marts merge every row keyed since their last merge, not only this build's."""
+    a = activation_lake
+    day = timedelta(days=1)
+    a.message("c2", SEND_AT - 3 * day)
+    a.consent("c2", "granted", SEND_AT - 30 * day)
+    a.write(["c1", "c2"], [("spring_sale", "marketing", "email", 10)], [("spring_sale", "c2")])
+    for row in a.writer.identity:
+        row["assigned_at"] = SEND_AT - 20 * day
+    a.writer.write_identity()
+    build_marts(a.lake, as_of=SEND_AT - 2 * day, select=SELECT)
+
+    later = AS_OF + day  # ingested after the first batch, identified by a later identity run
+    a.writer.bronze("messages_sent", [{"message_id": "MSG-late", "channel": "email", "purpose": "marketing",
+                                       "sent_at": SEND_AT - day}], ingested_at=later)  # fmt: skip
+    late_consent = {"consent_id": "CNS-late", "purpose": "marketing", "channel": "sms", "status": "granted",
+                    "occurred_at": SEND_AT - day}  # fmt: skip
+    a.writer.bronze("consent_events", [late_consent], ingested_at=later)
+    a.writer.link("c1", "messages_sent", "MSG-late", SEND_AT - day, assigned_at=SEND_AT - day)
+    a.writer.link("c1", "consent_events", "CNS-late", SEND_AT - day, assigned_at=SEND_AT - day)
+    a.writer.write_identity()
+    build_marts(a.lake, as_of=SEND_AT - day, select="+int_contacts__messages +int_consent__events")
+    build_marts(a.lake, as_of=SEND_AT - day, select=SELECT)
+
+    assert "MSG-late" in {r["message_id"] for r in _rows(a.lake, layout.CUSTOMER_CONTACT_HISTORY)}
+    assert "CNS-late" in {r["consent_id"] for r in _rows(a.lake, layout.CUSTOMER_CONSENT_HISTORY)}
