@@ -11,11 +11,9 @@
     run of the keyed model alone) leaves them for the next build; filtering on this build's keyed_at alone lost them.
     A lake without a mark yet takes the rows keyed by this build, as before. -#}
 {% macro keyed_since_last_merge() -%}
-  {%- set marks = adapter.get_relation(database=this.database, schema=this.schema,
-                                       identifier=this.identifier ~ '__merged_to') -%}
   {%- set mark = none -%}
-  {%- if execute and marks is not none -%}
-    {%- set mark = run_query("select max(merged_to)::varchar from " ~ marks).columns[0].values()[0] -%}
+  {%- if execute and load_relation(merged_to_relation()) is not none -%}
+    {%- set mark = run_query("select max(merged_to)::varchar from " ~ merged_to_relation()).columns[0].values()[0] -%}
   {%- endif -%}
   {%- if mark is none -%}
   keyed_at >= {{ build_started_at() }}
@@ -28,8 +26,12 @@
     after the last mark), in the mart's transaction, so a failed lake write leaves the mark where it was. A table per
     mart: two marts creating one shared table in concurrent transactions conflict in DuckDB. -#}
 {% macro merged_history_mark() -%}
-  create or replace table {{ this.database }}.{{ this.schema }}.{{ this.identifier }}__merged_to as
-  select {{ build_started_at() }} as merged_to
+  create or replace table {{ merged_to_relation() }} as select {{ build_started_at() }} as merged_to
+{%- endmacro %}
+
+{#- The one-row table of a history mart's last merge mark, beside the mart in dbt's DuckDB database. -#}
+{% macro merged_to_relation() -%}
+  {{ return(this.incorporate(path={"identifier": this.identifier ~ "__merged_to"}, type="table")) }}
 {%- endmacro %}
 
 {#- The keys of the rows a keyed history (int_consent__events, int_contacts__messages) keyed in this build: the

@@ -9,8 +9,9 @@
 -- (activation/inputs.py reads the cap window from it instead of joining bronze to the identity map on every
 -- export). This platform's own sends are in audit.activation_deliveries and are added at export time.
 -- Kept incrementally in int_contacts__messages; after the first build only the messages keyed since this mart's
--- last merge (new, re-sent or re-keyed; macro keyed_since_last_merge) are merged into the lake on message_id, so a build with no new messages writes nothing and a
--- message re-sent in a later file replaces its row instead of leaving it twice.
+-- last merge (new, re-sent or re-keyed; macro keyed_since_last_merge) are merged into the lake on message_id, so a
+-- build with no new messages writes nothing and a message re-sent in a later file replaces its row instead of
+-- leaving it twice.
 
 with final as (
     select customer_id, channel, purpose, sent_at, message_id, campaign_id, ingested_at
