@@ -22,9 +22,10 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- The post-hook of a history mart: every row keyed up to this build's start is merged (its merge took every row keyed
-    after the last mark), in the mart's transaction, so a failed lake write leaves the mark where it was. A table per
-    mart: two marts creating one shared table in concurrent transactions conflict in DuckDB. -#}
+{#- The post-hook of a mart merged from a keyed history (the history marts, customer_consent_ranges): every row keyed
+    up to this build's start is merged (its merge took every row keyed after the last mark), in the mart's
+    transaction, so a failed lake write leaves the mark where it was. A table per mart: two marts creating one shared
+    table in concurrent transactions conflict in DuckDB. -#}
 {% macro merged_history_mark() -%}
   create or replace table {{ merged_to_relation() }} as select {{ build_started_at() }} as merged_to
 {%- endmacro %}

@@ -177,9 +177,9 @@ def test_incremental_histories_equal_a_build_from_scratch(activation_lake: Activ
 def test_rows_keyed_by_a_build_that_stopped_short_of_the_histories_are_merged_by_the_next(
     activation_lake: ActivationLake,
 ) -> None:
-    """A build that keys new records but does not reach the history marts (here `--select +int_contacts__messages
-    +int_consent__events`; also a failed test, or a Dagster run of the keyed models alone) leaves them for the next
-    build: the marts merge every row keyed since their last merge, not only this build's."""
+    """A build that keys new records but does not reach the history marts and the consent ranges (here `--select
+    +int_contacts__messages +int_consent__events`; also a failed test, or a Dagster run of the keyed models alone)
+    leaves them for the next build: the marts merge every row keyed since their last merge, not only this build's."""
     a = activation_lake
     day = timedelta(days=1)
     a.message("c2", SEND_AT - 3 * day)
@@ -188,7 +188,7 @@ def test_rows_keyed_by_a_build_that_stopped_short_of_the_histories_are_merged_by
     for row in a.writer.identity:
         row["assigned_at"] = SEND_AT - 20 * day
     a.writer.write_identity()
-    build_marts(a.lake, as_of=SEND_AT - 2 * day, select=SELECT)
+    build_marts(a.lake, as_of=SEND_AT - 2 * day, select=INCREMENTAL_SELECT)
 
     later = AS_OF + day  # ingested after the first batch, identified by a later identity run
     a.writer.bronze("messages_sent", [{"message_id": "MSG-late", "channel": "email", "purpose": "marketing",
@@ -200,7 +200,9 @@ def test_rows_keyed_by_a_build_that_stopped_short_of_the_histories_are_merged_by
     a.writer.link("c1", "consent_events", "CNS-late", SEND_AT - day, assigned_at=SEND_AT - day)
     a.writer.write_identity()
     build_marts(a.lake, as_of=SEND_AT - day, select="+int_contacts__messages +int_consent__events")
-    build_marts(a.lake, as_of=SEND_AT - day, select=SELECT)
+    build_marts(a.lake, as_of=SEND_AT - day, select=INCREMENTAL_SELECT)
 
-    assert "MSG-late" in {r["message_id"] for r in _rows(a.lake, layout.CUSTOMER_CONTACT_HISTORY)}
-    assert "CNS-late" in {r["consent_id"] for r in _rows(a.lake, layout.CUSTOMER_CONSENT_HISTORY)}
+    merged = _all_rows(a.lake)
+    assert "MSG-late" in {r["message_id"] for r in merged[layout.CUSTOMER_CONTACT_HISTORY]}
+    assert "CNS-late" in {r["consent_id"] for r in merged[layout.CUSTOMER_CONSENT_HISTORY]}
+    assert "CNS-late" in {r["consent_id"] for r in merged[layout.CUSTOMER_CONSENT_RANGES]}
