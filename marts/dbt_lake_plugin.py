@@ -55,4 +55,5 @@ class Plugin(BasePlugin):
                 whole=config.get("delta_whole_relation"),
                 delete_flag=config.get("delta_delete_flag"),
                 files_of=str(Path(target_config.location.path).parent / files_of) if files_of else None,
+                checks=config.get("delta_checks"),
             )

@@ -79,6 +79,7 @@ def write_relation(
     whole: str | None = None,
     delete_flag: str | None = None,
     files_of: str | None = None,
+    checks: list[str] | None = None,
 ) -> None:
     """Stream a DuckDB relation into the Delta table at ``path``.
 
@@ -93,9 +94,14 @@ def write_relation(
     ``files_of`` (replace_where): the Delta table at that path holds exactly the relation's rows (the relation copies
     the model that wrote it in this build); its Parquet files are re-used when that can be checked
     (:func:`_replace_with_files_of`), so no row is encoded twice.
+    ``checks`` (overwrite): SQL conditions every row must meet (SQL CHECK semantics: null passes), tested on each
+    batch as it streams; a row that fails one raises :class:`CheckFailed` before the Delta commit, so the table keeps
+    its last version.
     """
     if mode not in ("overwrite", "append", "replace_where", "merge"):
         raise ValueError(f"unknown delta_mode {mode!r} for {relation}: use overwrite, append, replace_where or merge")
+    if checks and mode != "overwrite":
+        raise ValueError(f"checks are tested on overwrite only, not on delta_mode {mode} ({relation})")
     if mode == "merge":
         _merge_relation(con, relation, path, merge_on, inserts_only, whole, delete_flag)
         return
@@ -107,7 +113,16 @@ def write_relation(
             return
         predicate = _values_predicate(con, relation, replace_on)  # read before the relation is streamed
     reader = con.sql(f"select * from {relation}").to_arrow_reader(_BATCH_ROWS)
-    if mode == "overwrite":
+    if mode == "overwrite" and checks:
+        failures: list[CheckFailed] = []
+        try:
+            write_deltalake(path, _checked(con, reader, checks, relation, failures), mode="overwrite",
+                            schema_mode="overwrite")  # fmt: skip
+        except Exception:
+            if failures:  # raised in the batches, wrapped by the writer: ours is the one to tell
+                raise failures[0] from None
+            raise
+    elif mode == "overwrite":
         write_deltalake(path, reader, mode="overwrite", schema_mode="overwrite")
     elif mode == "append":
         write_deltalake(path, reader, mode="append", schema_mode="merge")
@@ -115,6 +130,34 @@ def write_relation(
         write_deltalake(path, reader, mode="overwrite", predicate=predicate)
     else:  # replace_where on a new table, or with no rows to replace
         write_deltalake(path, reader, mode="append")
+
+
+class CheckFailed(ValueError):
+    """Rows of a relation written with ``checks`` broke one: nothing was committed."""
+
+
+def _checked(
+    con: duckdb.DuckDBPyConnection,
+    reader: pa.RecordBatchReader,
+    checks: list[str],
+    relation: str,
+    failures: list[CheckFailed],
+) -> pa.RecordBatchReader:
+    """``reader``'s batches, each tested against ``checks`` before the writer takes it (on a cursor of its own: a
+    query on ``con`` would end the stream); a failed check is raised and also put in ``failures``."""
+    counts = ", ".join(f"count(*) filter (where not coalesce(({check}), true))" for check in checks)
+    checker = con.cursor()
+
+    def batches():
+        for batch in reader:
+            failed = checker.from_arrow(batch).aggregate(counts).fetchone() or ()
+            broken = [f"{check} ({rows:,} rows)" for check, rows in zip(checks, failed, strict=True) if rows]
+            if broken:
+                failures.append(CheckFailed(f"{relation}: rows break a check: {'; '.join(broken)}; nothing written"))
+                raise failures[-1]
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def _merge_relation(

@@ -1,4 +1,7 @@
 -- One row per customer: what we know as of as_of. Definitions: README "Trait definitions".
+-- Recomputed in full every build (as_of moves): written straight to the lake, and read back from there by the
+-- audiences and the trait history (delta_lake_view), not stored a second time in DuckDB.
+{{ config(delta_lake_view=true) }}
 
 with customers as (
     select * from {{ ref('customers') }}
