@@ -146,16 +146,18 @@ def _checked(
     """``reader``'s batches, each tested against ``checks`` before the writer takes it (on a cursor of its own: a
     query on ``con`` would end the stream); a failed check is raised and also put in ``failures``."""
     counts = ", ".join(f"count(*) filter (where not coalesce(({check}), true))" for check in checks)
-    checker = con.cursor()
 
     def batches():
-        for batch in reader:
-            failed = checker.from_arrow(batch).aggregate(counts).fetchone() or ()
-            broken = [f"{check} ({rows:,} rows)" for check, rows in zip(checks, failed, strict=True) if rows]
-            if broken:
-                failures.append(CheckFailed(f"{relation}: rows break a check: {'; '.join(broken)}; nothing written"))
-                raise failures[-1]
-            yield batch
+        with con.cursor() as checker:
+            for batch in reader:
+                failed = checker.from_arrow(batch).aggregate(counts).fetchone() or ()
+                broken = [f"{check} ({rows:,} rows)" for check, rows in zip(checks, failed, strict=True) if rows]
+                if broken:
+                    failures.append(
+                        CheckFailed(f"{relation}: rows break a check: {'; '.join(broken)}; nothing written")
+                    )
+                    raise failures[-1]
+                yield batch
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
