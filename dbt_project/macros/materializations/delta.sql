@@ -66,7 +66,8 @@
   {%- endif -%}
   {%- set lake_view = config.get('delta_lake_view', false) -%}
   {%- if lake_view and (language != 'sql' or as_view or config.get('delta_mode', 'overwrite') != 'overwrite') -%}
-    {{ exceptions.raise_compiler_error('delta_lake_view is for SQL models written with delta_mode overwrite: ' ~ this) }}
+    {{ exceptions.raise_compiler_error('delta_lake_view is for SQL models written with delta_mode overwrite: '
+                                       ~ this) }}
   {%- endif -%}
   {%- set target_relation = this.incorporate(type='view' if as_view or lake_view else 'table') -%}
   {%- set existing_relation = load_cached_relation(this) -%}
