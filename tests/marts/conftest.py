@@ -6,7 +6,9 @@ the stage's input contract, written as identity resolution writes it.
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +18,8 @@ from deltalake import write_deltalake
 from cdp import lake as layout
 from cdp.lake import Lake
 from ingest.contracts import SOURCES
+from marts import build as marts_build
+from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.source_tables import OTHER_SOURCE_SCHEMAS, bronze_schema
 
 AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
@@ -57,3 +61,13 @@ class LakeWriter:
 @pytest.fixture
 def lake_writer(lake: Lake) -> LakeWriter:
     return LakeWriter(lake)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the dbt project that builds in this test use instead of the repository's (a test may edit a seed)."""
+    compile_audiences()  # the generated audience models go with the copy
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
+    monkeypatch.setattr(marts_build, "DBT_PROJECT", copy)
+    return copy

@@ -8,7 +8,6 @@ one dbt test node each (30 fewer nodes in every build, BENCHMARKS.md, issue 5).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -17,8 +16,6 @@ from deltalake import DeltaTable
 
 from cdp import lake as layout
 from cdp.lake import Lake
-from marts import build as marts_build
-from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.build import BuildFailed, build_marts
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
@@ -41,14 +38,19 @@ def test_a_value_outside_a_mart_s_accepted_values_fails_its_model_and_never_reac
     assert not lake.exists(layout.CX_SURVEY_RESPONSES)
 
 
-def test_every_moved_check_is_a_constraint_of_its_table(lake: Lake) -> None:
-    """(customer_traits is a view over its Delta table: its checks are tested as its rows stream to the lake, below.)"""
+def _one_order(lake: Lake) -> None:
+    """One delivered web order of one customer: every mart gets a row."""
     writer = LakeWriter(lake)
     writer.bronze("orders", [{"order_id": "o-1", "customer_ref": "cus_a", "channel": "web", "status": "delivered",
                               "ordered_at": ts("2025-03-01T10:00:00"), "currency": "VND",
                               "total_amount": 100_000}])  # fmt: skip
     writer.link("cus_a", "orders", "o-1", ts("2025-03-01T10:00:00"))
     writer.write_identity()
+
+
+def test_every_moved_check_is_a_constraint_of_its_table(lake: Lake) -> None:
+    """(customer_traits is a view over its Delta table: its checks are tested as its rows stream to the lake, below.)"""
+    _one_order(lake)
     build_marts(lake, as_of=AS_OF)
 
     con = duckdb.connect(str(lake.marts_dir() / "marts.duckdb"))  # the database dbt holds open in this process
@@ -92,27 +94,18 @@ def test_every_moved_check_is_a_constraint_of_its_table(lake: Lake) -> None:
 
 
 def test_a_row_breaking_a_check_of_a_lake_view_mart_fails_its_node_and_the_lake_keeps_the_last_build(
-    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lake: Lake, project_copy: Path
 ) -> None:
     """customer_traits (delta_lake_view) has no DuckDB table to hold its checks: they are tested on its rows as they
     stream to the lake. A segment outside the accepted list (an edited rfm_segments seed, on a copy of the project)
     fails the node, and gold.customer_traits keeps the last build's version."""
-    compile_audiences()  # the generated audience models go with the copy
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
-    monkeypatch.setattr(marts_build, "DBT_PROJECT", project)
-    writer = LakeWriter(lake)
-    writer.bronze("orders", [{"order_id": "o-1", "customer_ref": "cus_a", "channel": "web", "status": "delivered",
-                              "ordered_at": ts("2025-03-01T10:00:00"), "currency": "VND",
-                              "total_amount": 100_000}])  # fmt: skip
-    writer.link("cus_a", "orders", "o-1", ts("2025-03-01T10:00:00"))
-    writer.write_identity()
+    _one_order(lake)
     build_marts(lake, as_of=AS_OF)
     traits = DeltaTable(lake.uri(layout.CUSTOMER_TRAITS))
     version, rows = traits.version(), traits.to_pyarrow_table().to_pylist()
     assert [row["value_segment"] for row in rows] == ["lost"]  # one buyer: the lowest scores
 
-    seed = project / "seeds" / "rfm_segments.csv"
+    seed = project_copy / "seeds" / "rfm_segments.csv"
     header, *segments = seed.read_text().splitlines()
     seed.write_text("\n".join([header, "big_spenders,1,5,1,5,0", *segments]) + "\n")  # first by rank, not accepted
     with pytest.raises(BuildFailed, match=r"model\.cdp\.customer_traits \(error\)"):

@@ -6,18 +6,14 @@ The build runs on a copy of the dbt project, so the repository's seed is never e
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from cdp import lake as layout
 from cdp.lake import Lake, Table
-from marts import build as marts_build
-from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.build import build_marts
 from marts.duckdb_delta import load_delta_extension
 from tests.marts.conftest import AS_OF, LakeWriter, ts
@@ -36,15 +32,6 @@ def _order(order_id: str, ref: str, at: str, currency: str, amount: str) -> dict
             "currency": currency, "total_amount": Decimal(amount)}  # fmt: skip
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    compile_audiences()  # the generated audience models go with the copy
-    copy = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
-    monkeypatch.setattr(marts_build, "DBT_PROJECT", copy)
-    return copy
-
-
 def _set_rate(project: Path, currency: str, units_per_usd: str) -> None:
     seed = project / "seeds" / "currency_rates.csv"
     lines = [
@@ -54,7 +41,7 @@ def _set_rate(project: Path, currency: str, units_per_usd: str) -> None:
     seed.write_text("\n".join(lines) + "\n")
 
 
-def test_a_corrected_rate_reaches_earlier_orders(project: Path, tmp_path: Path):
+def test_a_corrected_rate_reaches_earlier_orders(project_copy: Path, tmp_path: Path):
     lake = Lake(tmp_path / "lake")
     writer = LakeWriter(lake)
     writer.bronze("orders", [_order("o-eur", "cus_eur", "2025-03-01T10:00:00", "EUR", "92")])
@@ -65,7 +52,7 @@ def test_a_corrected_rate_reaches_earlier_orders(project: Path, tmp_path: Path):
     # 92 EUR at 0.92 EUR and 25,400 VND per USD
     assert _read(lake, layout.CUSTOMER_ORDERS, "true")[0]["amount_reporting"] == Decimal("2540000.00")
 
-    _set_rate(project, "EUR", "0.8")  # the rate is corrected; a new order arrives too
+    _set_rate(project_copy, "EUR", "0.8")  # the rate is corrected; a new order arrives too
     writer.bronze("orders", [_order("o-usd", "cus_usd", "2025-06-01T10:00:00", "USD", "10")], ingested_at=AS_OF)
     writer.link("cus_usd", "orders", "o-usd", ts("2025-06-01T10:00:00"))
     writer.write_identity()
@@ -82,7 +69,7 @@ def test_a_corrected_rate_reaches_earlier_orders(project: Path, tmp_path: Path):
     assert third.refreshed_seeds == []
 
 
-def test_marts_built_before_the_seed_record_refresh_every_seed_once(project: Path, tmp_path: Path):
+def test_marts_built_before_the_seed_record_refresh_every_seed_once(project_copy: Path, tmp_path: Path):
     lake = Lake(tmp_path / "lake")
     writer = LakeWriter(lake)
     writer.bronze("orders", [_order("o-eur", "cus_eur", "2025-03-01T10:00:00", "EUR", "92")])
@@ -92,5 +79,5 @@ def test_marts_built_before_the_seed_record_refresh_every_seed_once(project: Pat
     (lake.marts_dir() / "seeds.json").unlink()  # as a build before the record left the lake
 
     upgraded = build_marts(lake, as_of=AS_OF + timedelta(days=1))
-    assert upgraded.refreshed_seeds == sorted(p.stem for p in (project / "seeds").rglob("*.csv"))
+    assert upgraded.refreshed_seeds == sorted(p.stem for p in (project_copy / "seeds").rglob("*.csv"))
     assert build_marts(lake, as_of=AS_OF + timedelta(days=2)).refreshed_seeds == []
