@@ -121,11 +121,11 @@ def main() -> None:
         start = time.perf_counter()
         rows = marts_build.synthesize(lake, customers)
         print(f"{customers:,} customers: inputs written in {time.perf_counter() - start:.0f} s: {rows}", flush=True)
-        full, full_rss = timed([*cdp, "build", "--lake", str(lake.root), "--as-of", AS_OF])
+        full, full_rss, _ = timed([*cdp, "build", "--lake", str(lake.root), "--as-of", AS_OF])
         cx_nodes, other_nodes = node_seconds(lake)
         print(f"full build {full:.1f} s, {full_rss:.0f} MB; CX nodes {cx_nodes:.1f} s, others {other_nodes:.1f} s")
         load = os.getloadavg()[0]
-        cx_only, cx_rss = timed([*cdp, "build", "--lake", str(lake.root), "--as-of", AS_OF, "--select", CX_SELECT])
+        cx_only, cx_rss, _ = timed([*cdp, "build", "--lake", str(lake.root), "--as-of", AS_OF, "--select", CX_SELECT])
         load = max(load, os.getloadavg()[0])
         print(f"CX-only build {cx_only:.1f} s, {cx_rss:.0f} MB", flush=True)
         found = counts(lake)

@@ -117,7 +117,8 @@ def child(lake_root: str, as_of: str, command: list[str]) -> None:
 
 def timed_dbt(lake: Lake, as_of: str, command: list[str]) -> tuple[float, float]:
     """The dbt command in a child process of this script: (seconds, peak RSS in MB over the process tree)."""
-    return timed([sys.executable, __file__, "--child", str(lake.root), as_of, json.dumps(command)])
+    run = timed([sys.executable, __file__, "--child", str(lake.root), as_of, json.dumps(command)])
+    return run.seconds, run.peak_mb
 
 
 def main() -> None:

@@ -300,6 +300,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool, refit_
                 refit_clv=refit_clv,
                 unit_tests=settings.build_unit_tests,
                 skip_unchanged=settings.build_skip_unchanged,
+                order_by_longest_path=settings.build_order_by_longest_path,
                 progress=step,
             )
         except (BuildFailed, AudienceError) as exc:

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         description="`cdp build` leaves out the dbt nodes none of whose inputs (lake tables, as_of, code) moved "
         "since the last complete build; false builds every node every time.",
     )
+    build_order_by_longest_path: bool = Field(
+        True,
+        description="dbt's threads take first the node with the longest remaining path to the build's end, timed by "
+        "the nodes' last builds (marts/schedule.py); false keeps dbt's own order (by depth in the graph).",
+    )
     vacuum_retention_hours: int = Field(
         168, description="How long old Delta file versions are kept before `cdp maintain` vacuums them."
     )

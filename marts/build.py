@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from cdp.lake import Lake
 from marts import build_state
 from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.run_vars import AS_OF_ENV, CLV_REFIT_ENV
+from marts.schedule import longest_path_first, read_node_seconds, record_node_seconds
 from marts.source_tables import ensure_source_tables
 
 if TYPE_CHECKING:
@@ -122,10 +123,13 @@ def run_dbt(
     progress: Callable[[str, str], None] | None = None,
     manifest: Manifest | None = None,
     write_json: bool = True,
+    order_by_longest_path: bool = True,
 ) -> list[tuple[str, str, float]]:
     """Run one dbt command (e.g. ``["build"]``) against ``lake``; raise BuildFailed naming the failed nodes.
     ``manifest``: dbt's graph parsed by :func:`parse_project` for this run. ``write_json`` False: dbt parses (only
-    what changed) and writes no ``manifest.json``. Either way ``run_results.json`` is written."""
+    what changed) and writes no ``manifest.json``. Either way ``run_results.json`` is written.
+    ``order_by_longest_path``: dbt's threads take the node with the longest remaining path first, timed by the
+    nodes' last builds (marts/schedule.py); False keeps dbt's own order (by depth). The nodes' times are recorded."""
     from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
 
@@ -140,7 +144,8 @@ def run_dbt(
     own_results = manifest is not None or not write_json
     if own_results:
         args.append("--no-write-json")
-    with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit):
+    order = longest_path_first(read_node_seconds(lake)) if order_by_longest_path else nullcontext()
+    with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit), order:
         result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
     if own_results and isinstance(result.result, RunExecutionResult):
         # dbt's own run_results.json (its invocation id marks the build, marts/build_state.py; benchmarks read it)
@@ -148,6 +153,7 @@ def run_dbt(
     results = []
     if result.result is not None and hasattr(result.result, "results"):
         results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
+        record_node_seconds(lake, results)
     if not result.success:
         failed = [f"{node} ({status})" for node, status, _ in results if status not in ("success", "pass")]
         detail = "; ".join(failed) or str(result.exception)
@@ -202,14 +208,17 @@ def build_marts(
     refit_clv: bool = False,
     unit_tests: bool = False,
     skip_unchanged: bool = True,
+    order_by_longest_path: bool = True,
     progress: Callable[[str, str], None] | None = None,
 ) -> BuildReport:
     """Seed, run and test the whole dbt project (or ``select``) as of ``as_of``; marts land in the lake as Delta.
     ``refit_clv`` refits the CLV models even when the last fit is recent enough to re-use; ``unit_tests`` runs the
     dbt unit tests too (settings.build_unit_tests; :func:`run_unit_tests` runs them alone). ``skip_unchanged``
     (settings.build_skip_unchanged) leaves out the nodes none of whose inputs moved since the last complete build
-    (marts/build_state.py); their results are the ones that build left. A complete build also rebuilds from scratch
-    the descendants of the seeds whose contents changed since the last complete build (``refreshed_seeds``)."""
+    (marts/build_state.py); their results are the ones that build left. ``order_by_longest_path``
+    (settings.build_order_by_longest_path): dbt's threads take the nodes in the order of marts/schedule.py. A
+    complete build also rebuilds from scratch the descendants of the seeds whose contents changed since the last
+    complete build (``refreshed_seeds``)."""
     latest = latest_as_of(lake)
     if latest is not None and as_of < latest:
         # Membership history moves forward only: an older as_of would close stays before they were opened.
@@ -241,6 +250,7 @@ def build_marts(
             env=env,
             progress=progress,
             write_json=False,
+            order_by_longest_path=order_by_longest_path,
         )
     elif plan is None or plan.select != []:
         chosen = select if plan is None or plan.select is None else " ".join(plan.select)
@@ -249,7 +259,14 @@ def build_marts(
 
         def build(command: list[str]) -> list[tuple[str, str, float]]:
             return run_dbt(
-                lake, command, as_of=as_of, env=env, clv_refit=refit_clv, progress=progress, manifest=manifest
+                lake,
+                command,
+                as_of=as_of,
+                env=env,
+                clv_refit=refit_clv,
+                progress=progress,
+                manifest=manifest,
+                order_by_longest_path=order_by_longest_path,
             )
 
         if plan is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from cdp import lake as layout
 from cdp.lake import Lake, Table
 from marts.build import BuildFailed, build_marts, dbt_args, lake_environment, latest_as_of, prepare
 from marts.duckdb_delta import load_delta_extension
+from marts.schedule import read_node_seconds
 from tests.marts.conftest import AS_OF, LakeWriter, ts
 
 
@@ -245,3 +247,12 @@ def test_the_last_builds_as_of_is_exact_when_its_statistic_is_truncated(lake: La
         rows = pa.table({"customer_id": ["a", "b"], "as_of": pa.array([as_of] * 2, pa.timestamp("us", tz="UTC"))})
         write_deltalake(lake.uri(layout.CUSTOMER_TRAIT_HISTORY), rows, mode="append")
     assert latest_as_of(lake) == second
+
+
+def test_the_build_records_each_node_s_seconds_for_the_next_build_s_order(built):
+    results = json.loads((built.marts_dir() / "target" / "run_results.json").read_text())["results"]
+    recorded = read_node_seconds(built)
+
+    assert results
+    for result in results:
+        assert recorded[result["unique_id"]] == pytest.approx(result["execution_time"], abs=0.001)

@@ -1,0 +1,114 @@
+"""The order in which dbt's threads take the nodes of a build: the longest remaining path first.
+
+dbt orders its queue by depth (a node's topological generation) and nothing else, so a thread free at a given moment
+takes a shallow node that nothing waits on before the deep chain the build's end waits on. In the 1M next-day build
+(two threads) that left the serial tail ``customer_clv -> customer_traits -> audiences`` (17 s) to start after the
+other nodes, with one thread idle; the same nodes in another order end about 6 s sooner (benchmarks/marts_build.py).
+
+This module gives each node the priority list scheduling gives it on a machine of a few workers: the time of the
+longest path from the node to the end of the build (the node included), weighted by each node's seconds in the last
+build that ran it, kept in ``<lake>/_marts/node_seconds.json``. A node with no recorded time counts as one second,
+so a first build orders by the longest chain of nodes. Only the order changes: dbt still starts a node once its
+parents are done, and runs the same nodes.
+
+dbt has no setting for the order: :func:`longest_path_first` replaces, for the invocations in its block, dbt's
+private scoring hook ``GraphQueue._get_scores`` (a lower score is taken first) and makes ``GraphQueue.get`` wait for
+a free thread (dbt's loop would otherwise hand every ready node to its first-in, first-out pool at once), and puts
+dbt's own back after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from cdp.lake import Lake
+
+NODE_SECONDS_FILE = "node_seconds.json"  # dbt unique_id -> seconds of the node in the last build that ran it
+UNKNOWN_NODE_SECONDS = 1.0
+_patch_lock = threading.RLock()  # one invocation's scores at a time: the hook is a class attribute
+
+
+def node_seconds_path(lake: Lake) -> Path:
+    return lake.marts_dir() / NODE_SECONDS_FILE
+
+
+def read_node_seconds(lake: Lake) -> dict[str, float]:
+    """The recorded seconds per node; none when the file is missing or unreadable (the order is then by the
+    longest chain of nodes)."""
+    try:
+        raw = json.loads(node_seconds_path(lake).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(node): float(seconds) for node, seconds in raw.items() if isinstance(seconds, int | float)}
+
+
+def record_node_seconds(lake: Lake, results: Iterable[tuple[str, str, float]]) -> None:
+    """Keep each node's seconds from this build's ``(unique_id, status, seconds)``; nodes it did not run keep theirs."""
+    seconds = read_node_seconds(lake)
+    seconds.update({node: round(elapsed, 3) for node, _, elapsed in results})
+    path = node_seconds_path(lake)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(seconds, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def longest_path_scores(graph: nx.DiGraph, seconds: Mapping[str, float]) -> dict[str, float]:
+    """Per node, minus the seconds of the longest path from it to a node nothing depends on (itself included):
+    dbt takes the lowest score first, so the node the most remaining work waits on goes first."""
+    remaining: dict[str, float] = {}
+    for node in reversed(list(nx.topological_sort(graph))):
+        after = max((remaining[child] for child in graph.successors(node)), default=0.0)
+        remaining[node] = seconds.get(node, UNKNOWN_NODE_SECONDS) + after
+    return {node: -length for node, length in remaining.items()}
+
+
+@contextmanager
+def longest_path_first(seconds: Mapping[str, float]) -> Iterator[None]:
+    """dbt invocations in this block order their queue by :func:`longest_path_scores` with ``seconds``, and take a
+    node off it only when one of their threads is free.
+
+    dbt's main loop hands every node that is ready to its thread pool at once, and the pool's own queue is first in,
+    first out: a score would order only the nodes that become ready at the same moment, and a node of the long chain
+    that is ready a moment later would wait behind every node handed over before it. Taking a node only when a
+    thread is free lets each free thread take the best node ready then."""
+    from dbt.graph.queue import GraphQueue
+    from dbt.graph.thread_pool import DbtThreadPool
+
+    threads: list[int] = []  # the thread count of the invocation's pool, once dbt made it
+
+    def scores(queue: GraphQueue, graph: nx.DiGraph) -> dict[str, float]:
+        return longest_path_scores(graph, seconds)
+
+    def make_pool(pool: DbtThreadPool, *args: Any, **kwargs: Any) -> None:
+        dbt_pool_init(pool, *args, **kwargs)
+        threads.append(pool.max_threads)
+
+    def get(queue: GraphQueue, block: bool = True, timeout: float | None = None) -> Any:
+        with queue.some_task_done:  # dbt's lock; mark_done notifies it when a node ends
+            while threads and len(queue.in_progress) >= threads[-1]:
+                queue.some_task_done.wait()
+        return dbt_get(queue, block, timeout)
+
+    with _patch_lock:
+        dbt_scores, dbt_get = GraphQueue.__dict__["_get_scores"], GraphQueue.__dict__["get"]
+        dbt_pool_init = DbtThreadPool.__dict__["__init__"]
+        GraphQueue._get_scores = scores  # type: ignore[method-assign,assignment]
+        GraphQueue.get = get  # type: ignore[method-assign,assignment]
+        DbtThreadPool.__init__ = make_pool  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            GraphQueue._get_scores = dbt_scores  # type: ignore[method-assign]
+            GraphQueue.get = dbt_get  # type: ignore[method-assign]
+            DbtThreadPool.__init__ = dbt_pool_init  # type: ignore[method-assign]

@@ -1,0 +1,105 @@
+"""The order dbt's threads take a build's nodes in: the longest remaining path first (marts/schedule.py)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import SimpleNamespace
+
+import networkx as nx
+import pytest
+from dbt.contracts.graph.manifest import Manifest
+from dbt.graph.queue import GraphQueue
+from dbt.graph.thread_pool import DbtThreadPool
+
+from cdp.lake import Lake
+from marts.schedule import longest_path_first, longest_path_scores, read_node_seconds, record_node_seconds
+
+
+def _graph() -> nx.DiGraph:
+    """A shallow node beside a deep chain, as customers beside customer_clv -> customer_traits -> audiences."""
+    graph = nx.DiGraph()
+    graph.add_edges_from([("source", "shallow"), ("source", "clv"), ("clv", "traits"), ("traits", "audiences")])
+    graph.add_node("alone")
+    return graph
+
+
+SECONDS = {"source": 1.0, "shallow": 5.0, "clv": 3.0, "traits": 8.0, "audiences": 5.0, "alone": 2.0}
+
+
+def test_the_node_the_most_remaining_work_waits_on_scores_lowest() -> None:
+    scores = longest_path_scores(_graph(), SECONDS)
+
+    assert scores == {"source": -17.0, "clv": -16.0, "traits": -13.0, "shallow": -5.0, "audiences": -5.0,
+                      "alone": -2.0}  # fmt: skip
+    # the chain goes before the longer single node: 16 s wait on clv, 5 s on shallow
+    assert scores["clv"] < scores["shallow"]
+
+
+def test_a_node_with_no_recorded_time_counts_as_one_second() -> None:
+    scores = longest_path_scores(_graph(), {})
+
+    assert scores["source"] == -4.0  # source, clv, traits, audiences
+    assert scores["clv"] < scores["shallow"] < 0
+
+
+def _taken_order(queue: GraphQueue) -> list[str]:
+    """The order the queue hands out the nodes that are ready now (its priority queue, as dbt's threads get it)."""
+    return [queue.inner.get()[1] for _ in range(queue.inner.qsize())]
+
+
+def test_dbt_s_queue_takes_the_longest_path_first_inside_the_block_and_its_own_order_after() -> None:
+    graph = _graph()
+    graph.remove_node("source")  # clv, shallow and alone are ready at once
+    with longest_path_first(SECONDS):
+        ordered = GraphQueue(graph.copy(), Manifest(), set(graph))
+    after = GraphQueue(graph.copy(), Manifest(), set(graph))
+
+    assert _taken_order(ordered) == ["clv", "shallow", "alone"]
+    # dbt's own order: the depth in the graph, ties by name
+    assert _taken_order(after) == ["alone", "clv", "shallow"]
+
+
+class _NodesByName(Manifest):
+    """A manifest whose nodes are their names: GraphQueue.get hands out ``manifest.expect(unique_id)``."""
+
+    def expect(self, unique_id: str) -> SimpleNamespace:  # type: ignore[override]
+        return SimpleNamespace(unique_id=unique_id)
+
+
+def test_a_node_is_taken_only_when_a_thread_is_free_so_a_later_ready_long_chain_goes_first() -> None:
+    """dbt's loop takes nodes as fast as get() returns them and hands them to its first-in, first-out pool."""
+    graph = nx.DiGraph([("first", "long")])
+    graph.add_nodes_from(["second", "third", "fourth"])
+    seconds = {"first": 1.0, "long": 10.0, "second": 3.0, "third": 2.0, "fourth": 2.0}
+    taken: list[str] = []
+    with longest_path_first(seconds):
+        queue = GraphQueue(graph, _NodesByName(), set(graph))
+        DbtThreadPool(2).close()  # dbt makes its pool (its thread count) before it takes the first node
+        taken += [queue.get().unique_id, queue.get().unique_id]  # both threads busy
+        waiting = ThreadPoolExecutor(1).submit(lambda: queue.get().unique_id)
+        with pytest.raises(FutureTimeout):
+            waiting.result(timeout=0.3)  # no free thread: get() waits
+        queue.mark_done("first")  # a thread frees, and "long" is ready now
+        taken.append(waiting.result(timeout=5))
+
+    assert taken == ["first", "second", "long"]  # not "third", ready since the start
+
+
+def test_node_seconds_are_kept_from_build_to_build(tmp_path) -> None:
+    lake = Lake(tmp_path / "lake")
+    assert read_node_seconds(lake) == {}
+
+    record_node_seconds(lake, [("model.cdp.a", "success", 1.23456), ("model.cdp.b", "success", 2.0)])
+    record_node_seconds(lake, [("model.cdp.b", "success", 0.5)])  # a build that left a out
+
+    assert read_node_seconds(lake) == {"model.cdp.a": 1.235, "model.cdp.b": 0.5}
+
+
+@pytest.mark.parametrize("contents", ["", "not json", "[1, 2]", '{"model.cdp.a": "slow"}'])
+def test_an_unreadable_record_orders_by_chain_length(tmp_path, contents: str) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.marts_dir().mkdir(parents=True)
+    (lake.marts_dir() / "node_seconds.json").write_text(contents)
+
+    assert read_node_seconds(lake) == {}
