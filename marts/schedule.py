@@ -112,3 +112,19 @@ def longest_path_first(seconds: Mapping[str, float]) -> Iterator[None]:
             GraphQueue._get_scores = dbt_scores  # type: ignore[method-assign]
             GraphQueue.get = dbt_get  # type: ignore[method-assign]
             DbtThreadPool.__init__ = dbt_pool_init  # type: ignore[method-assign]
+
+
+def dbt_cli() -> None:
+    """``cdp-dbt``: dbt's own command line, ordered as :func:`longest_path_first` orders ``cdp build``'s invocations
+    (settings.build_order_by_longest_path) with the node times of the lake at ``CDP_LAKE_ROOT``. The Dagster assets
+    run dbt through it; the caller records the nodes' times (:func:`record_node_seconds`) from its run_results."""
+    from dbt.cli.main import cli
+
+    from cdp.settings import Settings
+
+    lake_root = os.environ.get("CDP_LAKE_ROOT")
+    if lake_root and Settings().build_order_by_longest_path:
+        with longest_path_first(read_node_seconds(Lake(Path(lake_root)))):
+            cli()
+    else:
+        cli()

@@ -18,6 +18,7 @@ from cdp.maintenance import read_arrow
 from cdp.settings import Settings
 from cdp.spark import get_spark
 from ingest.contracts import SOURCES
+from marts.schedule import read_node_seconds
 from orchestration.definitions import defs
 from spark_jobs.jobs.evaluate import evaluate_identity_map
 from spark_jobs.jobs.explain import explain_customer
@@ -117,3 +118,5 @@ def test_dagster_marts_job_builds_checked_delta_marts(generated, tmp_path, monke
     assert buyers and all(0 <= t["p_alive"] <= 1 for t in buyers)
     assert {t["as_of"].isoformat() for t in traits} == {"2026-01-01T00:00:00+00:00"}
     assert _rows(lake, layout.AUDIENCE_MEMBERSHIPS) > 0
+    # dbt ran through cdp-dbt, and the nodes' times are kept for the next build's order (marts/schedule.py)
+    assert read_node_seconds(lake).keys() >= {"model.cdp.customer_traits", "model.cdp.audience_memberships"}

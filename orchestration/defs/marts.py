@@ -20,6 +20,7 @@ from expectations.marts import validate_mart
 from marts.audiences import DBT_PROJECT
 from marts.build import build_command, dbt_vars, lake_environment, manifest_path, prepare
 from marts.build_state import forget_state
+from marts.schedule import record_node_seconds
 from orchestration.defs.identity import IDENTITY_MAP_KEY
 from orchestration.defs.ingest import LAKE_WRITES_POOL, bronze_key
 from orchestration.resources import LakeResource
@@ -29,8 +30,8 @@ _IDENTITY_SOURCES = {
     "identity_map": IDENTITY_MAP_KEY,
     "identity_identifiers": dg.AssetKey(["silver", "identity_identifiers"]),
 }
-# The dbt beside this interpreter (the venv's), whether or not the venv's bin is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# The venv's dbt (whether or not its bin is on PATH), in the order `cdp build` gives its nodes (marts/schedule.py).
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("cdp-dbt"))
 
 
 class LakeDbtTranslator(DagsterDbtTranslator):
@@ -67,7 +68,10 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     command = build_command(unit_tests=settings.build_unit_tests)
     args = [*command, "--target", settings.env, "--vars", dbt_vars(the_lake)]
     with lake_environment(the_lake, settings.env, as_of=settings.observation_time()):
-        yield from dbt.cli(args, context=context).stream()
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+    results = invocation.get_artifact("run_results.json")["results"]
+    record_node_seconds(the_lake, [(r["unique_id"], r["status"], r["execution_time"]) for r in results])
 
 
 def _mart_check(table: layout.Table) -> dg.AssetChecksDefinition:
