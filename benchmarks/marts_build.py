@@ -15,7 +15,7 @@ a later ingest time, and the same command runs again a day later; the ratios are
 seconds over the first's, in the same run. The wall ratio moves with the host's speed and load; the CPU ratio less.
 
 ``--baseline CHECKOUT`` compares two codes' steady next-day builds on the lake such a run left (see
-``compare_incremental``).
+``compare_incremental``); ``--baseline-settings CDP_X=VALUE`` compares this code with itself under other settings.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -235,10 +236,11 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> Timed:
     return Timed(seconds, peak / 2**20, cpu)
 
 
-def timed_build(lake: Lake, as_of: str, code: Path | None = None) -> Timed:
+def timed_build(lake: Lake, as_of: str, code: Path | None = None, settings: dict[str, str] | None = None) -> Timed:
     """``cdp build`` in its own process. ``code``: another checkout whose packages (its own dbt project included)
-    come first on PYTHONPATH, e.g. a baseline commit's."""
-    env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+    come first on PYTHONPATH, e.g. a baseline commit's; ``settings``: environment variables of the build
+    (``CDP_...`` settings)."""
+    env = {**os.environ, **(settings or {}), **({"PYTHONPATH": str(code)} if code else {})}
     command = [str(Path(sys.executable).with_name("cdp")), "build", "--lake", str(lake.root), "--as-of", as_of]
     started = time.time()
     run = timed(command, env)
@@ -290,31 +292,42 @@ def build_phases(lake: Lake) -> str:
     )
 
 
-def compare_incremental(workdir: Path, customers: int, baseline: Path, rounds: int) -> list[str]:
+@dataclass(frozen=True)
+class Variant:
+    """A way to build: this checkout or another (``code``), with some settings (environment variables) or none."""
+
+    label: str
+    code: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def compare_incremental(workdir: Path, customers: int, baseline: Variant, rounds: int) -> list[str]:
     """On the lake a normal run left in ``workdir`` (full build, 1% new orders, next-day build), the steady state of
-    this checkout against ``baseline``, alternating, each on a fresh copy of that lake: a warm-up build a day later
-    (each code's own saved parse and build state in place: a change to a macro alters many nodes' checksums, and the
-    first build after it is a complete one), then the same 1% new orders and the timed build of the day after."""
+    this checkout against ``baseline`` (another checkout, or this one with other settings), alternating which goes
+    first, each on a fresh copy of that lake: a warm-up build a day later (each code's own saved parse and build
+    state in place: a change to a macro alters many nodes' checksums, and the first build after it is a complete
+    one), then the same 1% new orders and the timed build of the day after."""
     lake = Lake(workdir / f"lake-{customers}")
     # each build runs on a fresh copy at the lake's own path (dbt's saved parse is per lake root)
     pristine = workdir / f"lake-{customers}-pristine"
-    shutil.rmtree(pristine, ignore_errors=True)
-    lake.root.rename(pristine)
+    if not pristine.exists():
+        lake.root.rename(pristine)
     lines = [
         "| round | code | warm-up build s | timed build s | CPU s | peak RSS MB | dbt |",
         "|---|---|---|---|---|---|---|",
     ]
+    this = Variant("this checkout")
     for round_ in range(1, rounds + 1):
-        for label, code in (("this checkout", None), (f"baseline {baseline}", baseline)):
+        for variant in (this, baseline) if round_ % 2 else (baseline, this):
             shutil.rmtree(lake.root, ignore_errors=True)
             shutil.copytree(pristine, lake.root)
-            warm_up = timed_build(lake, "2026-01-03T00:00:00+00:00", code)
+            warm_up = timed_build(lake, "2026-01-03T00:00:00+00:00", variant.code, variant.settings)
             synthesize(lake, customers // 100, only=("orders",), ingested_at="2026-01-03T12:00:00+00:00", suffix="2")
-            run = timed_build(lake, "2026-01-04T00:00:00+00:00", code)
-            kept = workdir / f"run_results-{round_}-{'this' if code is None else 'baseline'}.json"
+            run = timed_build(lake, "2026-01-04T00:00:00+00:00", variant.code, variant.settings)
+            kept = workdir / f"run_results-{round_}-{'this' if variant is this else 'baseline'}.json"
             shutil.copyfile(lake.marts_dir() / "target" / "run_results.json", kept)  # for a timeline of the build
             lines.append(
-                f"| {round_} | {label} | {warm_up.seconds:.1f} | {run.seconds:.1f} | {run.cpu_seconds:.1f} "
+                f"| {round_} | {variant.label} | {warm_up.seconds:.1f} | {run.seconds:.1f} | {run.cpu_seconds:.1f} "
                 f"| {run.peak_mb:,.0f} | {slowest_nodes(lake, 6)}; {build_phases(lake)} |"
             )
             print(lines[-1], flush=True)
@@ -381,10 +394,21 @@ def main() -> None:
         help="a checkout to compare this one's steady next-day build with, on the lake a "
         "normal run of this script left in --workdir",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: timed builds of each checkout")
+    parser.add_argument(
+        "--baseline-settings",
+        nargs="+",
+        metavar="CDP_X=VALUE",
+        help="compare with this checkout under these settings instead of another checkout (as --baseline)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: timed builds of each side")
     args = parser.parse_args()
-    if args.baseline:
-        print("\n".join(compare_incremental(args.workdir, args.customers[0], args.baseline, args.rounds)))
+    if args.baseline or args.baseline_settings:
+        settings = dict(item.split("=", 1) for item in args.baseline_settings or [])
+        label = f"baseline {args.baseline or 'this checkout'}"
+        if settings:
+            label += f" with {' '.join(args.baseline_settings)}"
+        baseline = Variant(label, args.baseline, settings)
+        print("\n".join(compare_incremental(args.workdir, args.customers[0], baseline, args.rounds)))
         return
     if args.parse_only:
         print("\n".join(parse_cost(args.workdir, args.parse_only)))
