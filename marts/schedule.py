@@ -3,7 +3,8 @@
 dbt orders its queue by depth (a node's topological generation) and nothing else, so a thread free at a given moment
 takes a shallow node that nothing waits on before the deep chain the build's end waits on. In the 1M next-day build
 (two threads) that left the serial tail ``customer_clv -> customer_traits -> audiences`` (17 s) to start after the
-other nodes, with one thread idle; the same nodes in another order end about 6 s sooner (benchmarks/marts_build.py).
+other nodes, with one thread idle. In this order, steady 1M next-day builds took 48.0 s against 54.7 s at the
+median of six pairs, and full builds 7-9% less (BENCHMARKS.md).
 
 This module gives each node the priority list scheduling gives it on a machine of a few workers: the time of the
 longest path from the node to the end of the build (the node included), weighted by each node's seconds in the last
