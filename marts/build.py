@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from cdp.lake import Lake
 from marts import build_state
 from marts.audiences import DBT_PROJECT, compile_audiences
 from marts.run_vars import AS_OF_ENV, CLV_REFIT_ENV
-from marts.schedule import longest_path_first, read_node_seconds, record_node_seconds
+from marts.schedule import build_order, record_node_seconds
 from marts.source_tables import ensure_source_tables
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def run_dbt(
     own_results = manifest is not None or not write_json
     if own_results:
         args.append("--no-write-json")
-    order = longest_path_first(read_node_seconds(lake)) if order_by_longest_path else nullcontext()
+    order = build_order(lake, longest_path=order_by_longest_path)
     with lake_environment(lake, env, as_of=as_of, clv_refit=clv_refit), order:
         result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
     if own_results and isinstance(result.result, RunExecutionResult):

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -115,17 +115,21 @@ def longest_path_first(seconds: Mapping[str, float]) -> Iterator[None]:
             DbtThreadPool.__init__ = dbt_pool_init  # type: ignore[method-assign]
 
 
+def build_order(lake: Lake, *, longest_path: bool) -> AbstractContextManager[None]:
+    """The node order of a dbt invocation on ``lake``: :func:`longest_path_first` with the lake's recorded node times,
+    or dbt's own order when ``longest_path`` is False (settings.build_order_by_longest_path)."""
+    return longest_path_first(read_node_seconds(lake)) if longest_path else nullcontext()
+
+
 def dbt_cli() -> None:
-    """``cdp-dbt``: dbt's own command line, ordered as :func:`longest_path_first` orders ``cdp build``'s invocations
-    (settings.build_order_by_longest_path) with the node times of the lake at ``CDP_LAKE_ROOT``. The Dagster assets
-    run dbt through it; the caller records the nodes' times (:func:`record_node_seconds`) from its run_results."""
+    """``cdp-dbt``: dbt's own command line, ordered as ``cdp build``'s invocations are (:func:`build_order`) with the
+    node times of the lake at ``CDP_LAKE_ROOT``. The Dagster assets run dbt through it; the caller records the
+    nodes' times (:func:`record_node_seconds`) from its run_results."""
     from dbt.cli.main import cli
 
     from cdp.settings import Settings
 
     lake_root = os.environ.get("CDP_LAKE_ROOT")
-    if lake_root and Settings().build_order_by_longest_path:
-        with longest_path_first(read_node_seconds(Lake(Path(lake_root)))):
-            cli()
-    else:
+    longest_path = bool(lake_root) and Settings().build_order_by_longest_path
+    with build_order(Lake(Path(lake_root or ".")), longest_path=longest_path):
         cli()
