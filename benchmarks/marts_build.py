@@ -54,6 +54,9 @@ FOLLOWED_NODES = (
     "int_traits__contact_pressure",
 )  # fmt: skip
 NEXT_DAY = "2026-01-02T00:00:00+00:00"
+# the 1% new orders before the next-day build, and before the day after a --baseline warm-up build
+NEW_ORDERS = {"ingested_at": "2026-01-01T12:00:00+00:00", "suffix": "1"}
+LATER_NEW_ORDERS = {"ingested_at": "2026-01-03T12:00:00+00:00", "suffix": "2"}
 LINEAGE = (
     "[]::struct(field varchar, reason varchar)[] as _problems, 'bench' as _source_file, 1::bigint as _row_number, "
     "'x' as _file_checksum, 'bench' as _ingest_run_id"
@@ -301,15 +304,23 @@ class Variant:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def compare_incremental(workdir: Path, customers: int, baseline: Variant, rounds: int) -> list[str]:
+def compare_incremental(
+    workdir: Path, customers: int, baseline: Variant, rounds: int, *, first_next_day: bool = False
+) -> list[str]:
     """On the lake a normal run left in ``workdir`` (full build, 1% new orders, next-day build), the steady state of
     this checkout against ``baseline`` (another checkout, or this one with other settings), alternating which goes
     first, each on a fresh copy of that lake: a warm-up build a day later (each code's own saved parse and build
     state in place: a change to a macro alters many nodes' checksums, and the first build after it is a complete
-    one), then the same 1% new orders and the timed build of the day after."""
+    one), then the same 1% new orders and the timed build of the day after.
+
+    ``first_next_day``: instead, the first next-day build after the full build, on copies of the lake as the full
+    build left it (kept by a normal run with ``--keep-full-build``), with the normal run's new orders and no warm-up;
+    with another checkout, its first build on the lake may parse more than a steady one."""
     lake = Lake(workdir / f"lake-{customers}")
     # each build runs on a fresh copy at the lake's own path (dbt's saved parse is per lake root)
-    pristine = workdir / f"lake-{customers}-pristine"
+    pristine = workdir / f"lake-{customers}-{'full' if first_next_day else 'pristine'}"
+    if first_next_day and not pristine.exists():
+        raise SystemExit(f"{pristine} is missing: run this script with --keep-full-build first")
     if not pristine.exists():
         lake.root.rename(pristine)
     lines = [
@@ -321,14 +332,18 @@ def compare_incremental(workdir: Path, customers: int, baseline: Variant, rounds
         for variant in (this, baseline) if round_ % 2 else (baseline, this):
             shutil.rmtree(lake.root, ignore_errors=True)
             shutil.copytree(pristine, lake.root)
-            warm_up = timed_build(lake, "2026-01-03T00:00:00+00:00", variant.code, variant.settings)
-            synthesize(lake, customers // 100, only=("orders",), ingested_at="2026-01-03T12:00:00+00:00", suffix="2")
-            run = timed_build(lake, "2026-01-04T00:00:00+00:00", variant.code, variant.settings)
+            if first_next_day:
+                warm_up, new_orders, as_of = None, NEW_ORDERS, NEXT_DAY
+            else:
+                warm_up = timed_build(lake, "2026-01-03T00:00:00+00:00", variant.code, variant.settings)
+                new_orders, as_of = LATER_NEW_ORDERS, "2026-01-04T00:00:00+00:00"
+            synthesize(lake, customers // 100, only=("orders",), **new_orders)
+            run = timed_build(lake, as_of, variant.code, variant.settings)
             kept = workdir / f"run_results-{round_}-{'this' if variant is this else 'baseline'}.json"
             shutil.copyfile(lake.marts_dir() / "target" / "run_results.json", kept)  # for a timeline of the build
             lines.append(
-                f"| {round_} | {variant.label} | {warm_up.seconds:.1f} | {run.seconds:.1f} | {run.cpu_seconds:.1f} "
-                f"| {run.peak_mb:,.0f} | {slowest_nodes(lake, 6)}; {build_phases(lake)} |"
+                f"| {round_} | {variant.label} | {f'{warm_up.seconds:.1f}' if warm_up else '-'} | {run.seconds:.1f} "
+                f"| {run.cpu_seconds:.1f} | {run.peak_mb:,.0f} | {slowest_nodes(lake, 6)}; {build_phases(lake)} |"
             )
             print(lines[-1], flush=True)
     return lines
@@ -401,6 +416,14 @@ def main() -> None:
         help="compare with this checkout under these settings instead of another checkout (as --baseline)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="with --baseline: timed builds of each side")
+    parser.add_argument(
+        "--first-next-day",
+        action="store_true",
+        help="with --baseline: compare the first next-day builds after the full build (needs --keep-full-build)",
+    )
+    parser.add_argument(
+        "--keep-full-build", action="store_true", help="keep a copy of the lake as the full build left it"
+    )
     args = parser.parse_args()
     if args.baseline or args.baseline_settings:
         settings = dict(item.split("=", 1) for item in args.baseline_settings or [])
@@ -408,7 +431,10 @@ def main() -> None:
         if settings:
             label += f" with {' '.join(args.baseline_settings)}"
         baseline = Variant(label, args.baseline, settings)
-        print("\n".join(compare_incremental(args.workdir, args.customers[0], baseline, args.rounds)))
+        compared = compare_incremental(
+            args.workdir, args.customers[0], baseline, args.rounds, first_next_day=args.first_next_day
+        )
+        print("\n".join(compared))
         return
     if args.parse_only:
         print("\n".join(parse_cost(args.workdir, args.parse_only)))
@@ -430,9 +456,11 @@ def main() -> None:
             f"{slowest_nodes(lake)}; {build_phases(lake)}",
             flush=True,
         )
-        new_orders = synthesize(
-            lake, customers // 100, only=("orders",), ingested_at="2026-01-01T12:00:00+00:00", suffix="1"
-        )["orders"]
+        if args.keep_full_build:
+            kept = args.workdir / f"lake-{customers}-full"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(lake.root, kept)
+        new_orders = synthesize(lake, customers // 100, only=("orders",), **NEW_ORDERS)["orders"]
         next_day = timed_build(lake, NEXT_DAY)
         print(
             f"next-day build {next_day.seconds:.1f} s, {next_day.cpu_seconds:.1f} CPU s, {next_day.peak_mb:.0f} MB; "

@@ -153,7 +153,7 @@ def run_dbt(
     results = []
     if result.result is not None and hasattr(result.result, "results"):
         results = [(r.node.unique_id, str(r.status), float(r.execution_time or 0)) for r in result.result.results]
-        record_node_seconds(lake, results)
+        record_node_seconds(lake, results, full_refresh="--full-refresh" in command)
     if not result.success:
         failed = [f"{node} ({status})" for node, status, _ in results if status not in ("success", "pass")]
         detail = "; ".join(failed) or str(result.exception)

@@ -8,8 +8,9 @@ median of six pairs, and full builds 7-9% less (BENCHMARKS.md).
 
 This module gives each node the priority list scheduling gives it on a machine of a few workers: the time of the
 longest path from the node to the end of the build (the node included), weighted by each node's seconds in the last
-build that ran it, kept in ``<lake>/_marts/node_seconds.json``. A node with no recorded time counts as one second,
-so a first build orders by the longest chain of nodes. Only the order changes: dbt still starts a node once its
+build of the same kind that ran it (from scratch, or incremental on what earlier builds left: :class:`NodeSeconds`),
+kept in ``<lake>/_marts/node_seconds.json``. A node with no recorded time counts as one second, so a first build
+orders by the longest chain of nodes. Only the order changes: dbt still starts a node once its
 parents are done, and runs the same nodes.
 
 dbt has no setting for the order: :func:`longest_path_first` replaces, for the invocations in its block, dbt's
@@ -25,42 +26,88 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from cdp.lake import Lake
 
-NODE_SECONDS_FILE = "node_seconds.json"  # dbt unique_id -> seconds of the node in the last build that ran it
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
+
+NODE_SECONDS_FILE = "node_seconds.json"  # per kind of build, dbt unique_id -> seconds in the last such build
 UNKNOWN_NODE_SECONDS = 1.0
 _patch_lock = threading.RLock()  # one invocation's scores at a time: the hook is a class attribute
+
+
+@dataclass
+class NodeSeconds:
+    """Each node's seconds in the last build that ran it, kept apart for the two kinds of build: from scratch (the
+    node's first build on the lake, or ``--full-refresh``) and on what earlier builds left. An incremental model
+    reads its whole input from scratch and only the new rows after, so a full build's times would order a next-day
+    build by work it no longer does (the first next-day build after a full one did)."""
+
+    from_scratch: dict[str, float] = field(default_factory=dict)
+    incremental: dict[str, float] = field(default_factory=dict)
+
+    def __contains__(self, node: str) -> bool:
+        return node in self.from_scratch or node in self.incremental
+
+    def for_build(self, manifest: Manifest, *, full_refresh: bool) -> dict[str, float]:
+        """The seconds to order a build by. From scratch: the times from scratch, else the others. Otherwise the
+        incremental times, else, for a node that rebuilds its whole table every time, its time from scratch; an
+        incremental node never timed on a built lake counts as unknown (its time from scratch says little)."""
+        if full_refresh:
+            return {**self.incremental, **self.from_scratch}
+        whole = {node: s for node, s in self.from_scratch.items() if not reads_only_new_rows(manifest, node)}
+        return {**whole, **self.incremental}
+
+
+def reads_only_new_rows(manifest: Manifest, node: str) -> bool:
+    """Whether the node, on a built lake, reads only its new rows: dbt's incremental models and the delta
+    materialization's merged marts (dbt_project/macros/materializations/delta.sql)."""
+    config = getattr(manifest.nodes.get(node), "config", None)
+    return config is not None and (config.materialized == "incremental" or config.get("delta_mode") == "merge")
 
 
 def node_seconds_path(lake: Lake) -> Path:
     return lake.marts_dir() / NODE_SECONDS_FILE
 
 
-def read_node_seconds(lake: Lake) -> dict[str, float]:
+def read_node_seconds(lake: Lake) -> NodeSeconds:
     """The recorded seconds per node; none when the file is missing or unreadable (the order is then by the
     longest chain of nodes)."""
     try:
         raw = json.loads(node_seconds_path(lake).read_text())
     except (OSError, ValueError):
-        return {}
+        return NodeSeconds()
     if not isinstance(raw, dict):
-        return {}
-    return {str(node): float(seconds) for node, seconds in raw.items() if isinstance(seconds, int | float)}
+        return NodeSeconds()
+
+    def times(kind: object) -> dict[str, float]:
+        if not isinstance(kind, dict):
+            return {}
+        return {str(node): float(seconds) for node, seconds in kind.items() if isinstance(seconds, int | float)}
+
+    return NodeSeconds(times(raw.get("from_scratch")), times(raw.get("incremental")))
 
 
-def record_node_seconds(lake: Lake, results: Iterable[tuple[str, str, float]]) -> None:
-    """Keep each node's seconds from this build's ``(unique_id, status, seconds)``; nodes it did not run keep theirs."""
+def record_node_seconds(lake: Lake, results: Iterable[tuple[str, str, float]], *, full_refresh: bool = False) -> None:
+    """Keep each node's seconds from this build's ``(unique_id, status, seconds)``, as a time from scratch when the
+    build was a ``full_refresh`` or the node has none recorded yet (its first build on this lake), else as an
+    incremental time; nodes it did not run (skipped after a failure) keep theirs."""
     seconds = read_node_seconds(lake)
-    seconds.update({node: round(elapsed, 3) for node, _, elapsed in results})
+    for node, status, elapsed in results:
+        if status == "skipped":
+            continue
+        kind = seconds.from_scratch if full_refresh or node not in seconds else seconds.incremental
+        kind[node] = round(elapsed, 3)
     path = node_seconds_path(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(seconds, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(asdict(seconds), indent=1, sort_keys=True))
     tmp.replace(path)
 
 
@@ -75,21 +122,23 @@ def longest_path_scores(graph: nx.DiGraph, seconds: Mapping[str, float]) -> dict
 
 
 @contextmanager
-def longest_path_first(seconds: Mapping[str, float]) -> Iterator[None]:
-    """dbt invocations in this block order their queue by :func:`longest_path_scores` with ``seconds``, and take a
-    node off it only when one of their threads is free.
+def longest_path_first(times: NodeSeconds) -> Iterator[None]:
+    """dbt invocations in this block order their queue by :func:`longest_path_scores` with the ``times`` for their
+    kind of build (:meth:`NodeSeconds.for_build`), and take a node off it only when one of their threads is free.
 
     dbt's main loop hands every node that is ready to its thread pool at once, and the pool's own queue is first in,
     first out: a score would order only the nodes that become ready at the same moment, and a node of the long chain
     that is ready a moment later would wait behind every node handed over before it. Taking a node only when a
     thread is free lets each free thread take the best node ready then."""
+    from dbt.flags import get_flags
     from dbt.graph.queue import GraphQueue
     from dbt.graph.thread_pool import DbtThreadPool
 
     threads: list[int] = []  # the thread count of the invocation's pool, once dbt made it
 
     def scores(queue: GraphQueue, graph: nx.DiGraph) -> dict[str, float]:
-        return longest_path_scores(graph, seconds)
+        full_refresh = bool(getattr(get_flags(), "FULL_REFRESH", False))  # the invocation's flags
+        return longest_path_scores(graph, times.for_build(queue.manifest, full_refresh=full_refresh))
 
     def make_pool(pool: DbtThreadPool, *args: Any, **kwargs: Any) -> None:
         dbt_pool_init(pool, *args, **kwargs)

@@ -119,4 +119,5 @@ def test_dagster_marts_job_builds_checked_delta_marts(generated, tmp_path, monke
     assert {t["as_of"].isoformat() for t in traits} == {"2026-01-01T00:00:00+00:00"}
     assert _rows(lake, layout.AUDIENCE_MEMBERSHIPS) > 0
     # dbt ran through cdp-dbt, and the nodes' times are kept for the next build's order (marts/schedule.py)
-    assert read_node_seconds(lake).keys() >= {"model.cdp.customer_traits", "model.cdp.audience_memberships"}
+    recorded = read_node_seconds(lake)
+    assert "model.cdp.customer_traits" in recorded and "model.cdp.audience_memberships" in recorded

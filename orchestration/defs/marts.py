@@ -71,7 +71,11 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
     results = invocation.get_artifact("run_results.json")["results"]
-    record_node_seconds(the_lake, [(r["unique_id"], r["status"], r["execution_time"]) for r in results])
+    record_node_seconds(
+        the_lake,
+        [(r["unique_id"], r["status"], r["execution_time"]) for r in results],
+        full_refresh="--full-refresh" in args,
+    )
 
 
 def _mart_check(table: layout.Table) -> dg.AssetChecksDefinition:

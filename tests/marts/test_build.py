@@ -252,7 +252,8 @@ def test_the_last_builds_as_of_is_exact_when_its_statistic_is_truncated(lake: La
 def test_the_build_records_each_node_s_seconds_for_the_next_build_s_order(built):
     results = json.loads((built.marts_dir() / "target" / "run_results.json").read_text())["results"]
     recorded = read_node_seconds(built)
+    latest = {**recorded.from_scratch, **recorded.incremental}  # no build of this module refreshes fully
 
     assert results
     for result in results:
-        assert recorded[result["unique_id"]] == pytest.approx(result["execution_time"], abs=0.001)
+        assert latest[result["unique_id"]] == pytest.approx(result["execution_time"], abs=0.001)

@@ -13,7 +13,13 @@ from dbt.graph.queue import GraphQueue
 from dbt.graph.thread_pool import DbtThreadPool
 
 from cdp.lake import Lake
-from marts.schedule import longest_path_first, longest_path_scores, read_node_seconds, record_node_seconds
+from marts.schedule import (
+    NodeSeconds,
+    longest_path_first,
+    longest_path_scores,
+    read_node_seconds,
+    record_node_seconds,
+)
 
 
 def _graph() -> nx.DiGraph:
@@ -51,7 +57,7 @@ def _taken_order(queue: GraphQueue) -> list[str]:
 def test_dbt_s_queue_takes_the_longest_path_first_inside_the_block_and_its_own_order_after() -> None:
     graph = _graph()
     graph.remove_node("source")  # clv, shallow and alone are ready at once
-    with longest_path_first(SECONDS):
+    with longest_path_first(NodeSeconds(incremental=SECONDS)):
         ordered = GraphQueue(graph.copy(), Manifest(), set(graph))
     after = GraphQueue(graph.copy(), Manifest(), set(graph))
 
@@ -73,7 +79,7 @@ def test_a_node_is_taken_only_when_a_thread_is_free_so_a_later_ready_long_chain_
     graph.add_nodes_from(["second", "third", "fourth"])
     seconds = {"first": 1.0, "long": 10.0, "second": 3.0, "third": 2.0, "fourth": 2.0}
     taken: list[str] = []
-    with longest_path_first(seconds):
+    with longest_path_first(NodeSeconds(incremental=seconds)):
         queue = GraphQueue(graph, _NodesByName(), set(graph))
         DbtThreadPool(2).close()  # dbt makes its pool (its thread count) before it takes the first node
         taken += [queue.get().unique_id, queue.get().unique_id]  # both threads busy
@@ -86,20 +92,55 @@ def test_a_node_is_taken_only_when_a_thread_is_free_so_a_later_ready_long_chain_
     assert taken == ["first", "second", "long"]  # not "third", ready since the start
 
 
-def test_node_seconds_are_kept_from_build_to_build(tmp_path) -> None:
+def test_node_seconds_are_kept_per_kind_of_build_from_build_to_build(tmp_path) -> None:
     lake = Lake(tmp_path / "lake")
-    assert read_node_seconds(lake) == {}
+    assert read_node_seconds(lake) == NodeSeconds()
 
-    record_node_seconds(lake, [("model.cdp.a", "success", 1.23456), ("model.cdp.b", "success", 2.0)])
-    record_node_seconds(lake, [("model.cdp.b", "success", 0.5)])  # a build that left a out
+    record_node_seconds(lake, [("model.cdp.a", "success", 1.23456), ("model.cdp.b", "success", 20.0)])  # first
+    record_node_seconds(lake, [("model.cdp.b", "success", 0.5), ("model.cdp.c", "success", 3.0)])  # a left out
+    record_node_seconds(lake, [("model.cdp.a", "skipped", 0.0)])  # a's parent failed: a did not run
 
-    assert read_node_seconds(lake) == {"model.cdp.a": 1.235, "model.cdp.b": 0.5}
+    assert read_node_seconds(lake) == NodeSeconds(
+        from_scratch={"model.cdp.a": 1.235, "model.cdp.b": 20.0, "model.cdp.c": 3.0},  # c's first build
+        incremental={"model.cdp.b": 0.5},
+    )
+    record_node_seconds(lake, [("model.cdp.b", "success", 25.0)], full_refresh=True)
+    assert read_node_seconds(lake).from_scratch["model.cdp.b"] == 25.0
+    assert read_node_seconds(lake).incremental == {"model.cdp.b": 0.5}
 
 
-@pytest.mark.parametrize("contents", ["", "not json", "[1, 2]", '{"model.cdp.a": "slow"}'])
+def _manifest(**materializations: dict) -> Manifest:
+    """A manifest of models named by their configs (materialized and the delta materialization's keys)."""
+    from dbt.artifacts.resources import NodeConfig
+
+    nodes = {name: SimpleNamespace(config=NodeConfig.from_dict(config)) for name, config in materializations.items()}
+    return Manifest(nodes=nodes)  # type: ignore[arg-type]
+
+
+def test_a_build_on_a_built_lake_orders_incremental_models_by_their_incremental_times_only() -> None:
+    """A full build's time of an incremental model is its whole input; on a built lake it reads only new rows."""
+    manifest = _manifest(
+        events={"materialized": "incremental"},
+        orders={"materialized": "delta", "delta_mode": "merge"},
+        traits={"materialized": "delta", "delta_mode": "overwrite"},
+        journeys={"materialized": "incremental"},
+    )
+    times = NodeSeconds(
+        from_scratch={"events": 90.0, "orders": 40.0, "traits": 8.0, "journeys": 30.0, "test.not_null": 2.0},
+        incremental={"journeys": 1.5},
+    )
+
+    # the events and orders are unknown (1 s) until a build on a built lake times them; a table is rebuilt whole
+    assert times.for_build(manifest, full_refresh=False) == {"traits": 8.0, "journeys": 1.5, "test.not_null": 2.0}
+    assert times.for_build(manifest, full_refresh=True) == times.from_scratch
+
+
+@pytest.mark.parametrize(
+    "contents", ["", "not json", "[1, 2]", '{"from_scratch": {"model.cdp.a": "slow"}}', '{"model.cdp.a": 1.0}']
+)
 def test_an_unreadable_record_orders_by_chain_length(tmp_path, contents: str) -> None:
     lake = Lake(tmp_path / "lake")
     lake.marts_dir().mkdir(parents=True)
     (lake.marts_dir() / "node_seconds.json").write_text(contents)
 
-    assert read_node_seconds(lake) == {}
+    assert read_node_seconds(lake) == NodeSeconds()  # the last form is this file before its kinds of build
