@@ -16,6 +16,8 @@ seconds over the first's, in the same run. The wall ratio moves with the host's 
 
 ``--baseline CHECKOUT`` compares two codes' steady next-day builds on the lake such a run left (see
 ``compare_incremental``); ``--baseline-settings CDP_X=VALUE`` compares this code with itself under other settings.
+With ``--first-next-day`` either compares the first next-day builds after the full build instead, on copies of the
+lake a run with ``--keep-full-build`` kept as the full build left it.
 """
 
 from __future__ import annotations
