@@ -91,6 +91,9 @@ def read_node_seconds(lake: Lake) -> NodeSeconds:
             return {}
         return {str(node): float(seconds) for node, seconds in kind.items() if isinstance(seconds, int | float)}
 
+    if "from_scratch" not in raw and "incremental" not in raw:
+        # the file before its kinds of build: each node's last time; its next build then records incremental ones
+        return NodeSeconds(from_scratch=times(raw))
     return NodeSeconds(times(raw.get("from_scratch")), times(raw.get("incremental")))
 
 

@@ -135,12 +135,21 @@ def test_a_build_on_a_built_lake_orders_incremental_models_by_their_incremental_
     assert times.for_build(manifest, full_refresh=True) == times.from_scratch
 
 
-@pytest.mark.parametrize(
-    "contents", ["", "not json", "[1, 2]", '{"from_scratch": {"model.cdp.a": "slow"}}', '{"model.cdp.a": 1.0}']
-)
+@pytest.mark.parametrize("contents", ["", "not json", "[1, 2]", '{"from_scratch": {"model.cdp.a": "slow"}}'])
 def test_an_unreadable_record_orders_by_chain_length(tmp_path, contents: str) -> None:
     lake = Lake(tmp_path / "lake")
     lake.marts_dir().mkdir(parents=True)
     (lake.marts_dir() / "node_seconds.json").write_text(contents)
 
-    assert read_node_seconds(lake) == NodeSeconds()  # the last form is this file before its kinds of build
+    assert read_node_seconds(lake) == NodeSeconds()
+
+
+def test_a_record_from_before_the_kinds_of_build_counts_as_times_from_scratch(tmp_path) -> None:
+    """A lake built before: its nodes' last times order the next build, which records them as incremental."""
+    lake = Lake(tmp_path / "lake")
+    lake.marts_dir().mkdir(parents=True)
+    (lake.marts_dir() / "node_seconds.json").write_text('{"model.cdp.a": 1.5, "model.cdp.b": "slow"}')
+
+    assert read_node_seconds(lake) == NodeSeconds(from_scratch={"model.cdp.a": 1.5})
+    record_node_seconds(lake, [("model.cdp.a", "success", 0.2)])
+    assert read_node_seconds(lake) == NodeSeconds(from_scratch={"model.cdp.a": 1.5}, incremental={"model.cdp.a": 0.2})
