@@ -153,3 +153,22 @@ def test_a_record_from_before_the_kinds_of_build_counts_as_times_from_scratch(tm
     assert read_node_seconds(lake) == NodeSeconds(from_scratch={"model.cdp.a": 1.5})
     record_node_seconds(lake, [("model.cdp.a", "success", 0.2)])
     assert read_node_seconds(lake) == NodeSeconds(from_scratch={"model.cdp.a": 1.5}, incremental={"model.cdp.a": 0.2})
+
+
+def test_a_full_refresh_orders_by_the_times_from_scratch_and_other_builds_by_the_incremental_ones() -> None:
+    from argparse import Namespace
+
+    from dbt.flags import get_flags, set_flags
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(["a", "b"])
+    times = NodeSeconds(from_scratch={"a": 10.0, "b": 1.0}, incremental={"a": 1.0, "b": 10.0})
+    saved = get_flags()
+    try:
+        for full_refresh, first in ((True, "a"), (False, "b")):
+            set_flags(Namespace(FULL_REFRESH=full_refresh))  # as dbt sets them for an invocation
+            with longest_path_first(times):
+                queue = GraphQueue(graph.copy(), Manifest(), set(graph))
+            assert _taken_order(queue)[0] == first
+    finally:
+        set_flags(saved)
