@@ -22,15 +22,20 @@ flatter the ratio.
 ``compare_incremental``); ``--baseline-settings CDP_X=VALUE`` compares this code with itself under other settings.
 With ``--first-next-day`` either compares the first next-day builds after the full build instead, on copies of the
 lake a run with ``--keep-full-build`` kept as the full build left it.
+
+``--dbt-floor N`` also times, N times, dbt's own floor for the next-day build's nodes (``dbt_floor``: the same graph of
+models and tests doing no work) and sets it against the full build: what no dbt build of those nodes can go under.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -265,7 +270,6 @@ def build_phases(lake: Lake) -> str:
     run_results.json: before dbt (interpreter, imports, latest_as_of, source tables, audiences, plan, dbt's import),
     dbt's start (project and partial parse, relation cache) to its first node, the nodes, and after dbt (dbt's
     end, DuckDB's checkpoint when the database closes at exit, interpreter exit)."""
-    import json
     from datetime import UTC, datetime, timedelta
 
     started, ended = _last_build_span[lake.root]
@@ -357,7 +361,6 @@ def compare_incremental(
 
 def slowest_nodes(lake: Lake, count: int = 10) -> str:
     """The last dbt invocation's slowest nodes (run_results.json) and whether dbt could parse only what changed."""
-    import json
 
     work = lake.marts_dir()
     results = json.loads((work / "target" / "run_results.json").read_text())
@@ -381,7 +384,6 @@ def parse_cost(workdir: Path, repeats: int) -> list[str]:
     """``dbt parse`` on an empty lake, each in its own process, for a new as_of each time: as_of in the environment
     (this code) against as_of in ``--vars`` (before: a new var value makes dbt re-parse the whole project). The first
     parse of each way absorbs the switch between them and is left out."""
-    import statistics
     from datetime import datetime, timedelta
 
     from marts.build import dbt_args, lake_environment, prepare
@@ -402,6 +404,60 @@ def parse_cost(workdir: Path, repeats: int) -> list[str]:
                 seconds.append(elapsed)
         lines.append(f"| {label} | {repeats} | {statistics.median(seconds):.1f} | {min(seconds):.1f} |")
     return ["| `dbt parse`, new as_of each time, own process | runs | median s | min s |", "|---|---|---|---|", *lines]
+
+
+def built_nodes(lake: Lake) -> set[str]:
+    """The unique ids of the nodes the lake's last dbt invocation ran."""
+    results = json.loads((lake.marts_dir() / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"] for r in results}
+
+
+def dbt_floor(lake: Lake, workdir: Path, repeats: int = 3) -> list[Timed]:
+    """The least any dbt build of the lake's last build's node set can cost: the same models and tests, in the same
+    graph, as empty work (each model ``select 1``: a view where ours is a staging view, else a DuckDB table; each test
+    a query over its first parent that returns no row), built by dbt-duckdb with the same two threads in its own
+    process after an untimed first build (so that the timed ones, like a next-day build, parse partially).
+    The floor of dbt itself: its start, per-node overhead and end, with no data and no Delta write."""
+    built = built_nodes(lake)
+    graph = json.loads((lake.marts_dir() / "target" / "graph_summary.json").read_text())["linked"]
+    parents: dict[str, list[str]] = {}
+    for node in graph.values():
+        for child in node.get("succ", []):
+            parents.setdefault(graph[str(child)]["name"], []).append(node["name"])
+    project = workdir / "dbt-floor"
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "models").mkdir(parents=True)
+    (project / "tests").mkdir()
+
+    def refs(unique_id: str) -> list[str]:
+        return [p.split(".")[2] for p in parents.get(unique_id, []) if p in built and p.startswith("model.")]
+
+    def depends_on(models: list[str]) -> str:
+        return "".join(f"-- depends_on: {{{{ ref('{m}') }}}}\n" for m in models)
+
+    for unique_id in sorted(built):
+        kind, _, name = unique_id.split(".")[:3]
+        if kind == "model":
+            materialized = "view" if name.startswith("stg_") else "table"
+            body = f"{{{{ config(materialized='{materialized}') }}}}\n{depends_on(refs(unique_id))}select 1 as id\n"
+            (project / "models" / f"{name}.sql").write_text(body)
+        elif kind == "test":
+            first, *rest = refs(unique_id) or [None]
+            source = f"{{{{ ref('{first}') }}}}" if first else "(select 1 as id)"
+            body = f"{depends_on(rest)}select * from {source} where id is null\n"
+            (project / "tests" / f"{name}.sql").write_text(body)
+    (project / "dbt_project.yml").write_text(
+        "name: floor\nversion: '1.0.0'\nprofile: floor\nconfig-version: 2\n"
+        "flags: {log_level_file: info, send_anonymous_usage_stats: false}\n"
+    )
+    (project / "profiles.yml").write_text(
+        f"floor:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n"
+        f"      path: {project / 'floor.duckdb'}\n      threads: 2\n"
+    )
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    command = [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)]
+    timed(command)  # the first build: full parse, every relation created
+    return [timed(command) for _ in range(repeats)]
 
 
 def warm_up(workdir: Path, customers: int = 1_000) -> float:
@@ -440,6 +496,13 @@ def main() -> None:
     parser.add_argument(
         "--keep-full-build", action="store_true", help="keep a copy of the lake as the full build left it"
     )
+    parser.add_argument(
+        "--dbt-floor",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also time dbt's floor for the next-day build's nodes N times (see dbt_floor), against the full build",
+    )
     args = parser.parse_args()
     if args.baseline or args.baseline_settings:
         settings = dict(item.split("=", 1) for item in args.baseline_settings or [])
@@ -460,6 +523,7 @@ def main() -> None:
         "| peak RSS MB | next day / full: wall (CPU) |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    floor_lines: list[str] = []
     print(f"warm-up build of 1,000 customers: {warm_up(args.workdir):.1f} s", flush=True)
     for customers in args.customers:
         lake = Lake(args.workdir / f"lake-{customers}")
@@ -484,6 +548,16 @@ def main() -> None:
             f"{slowest_nodes(lake)}; {build_phases(lake)}",
             flush=True,
         )
+        if args.dbt_floor:
+            floors = dbt_floor(lake, args.workdir, args.dbt_floor)
+            wall = statistics.median(f.seconds for f in floors)
+            cpu = statistics.median(f.cpu_seconds for f in floors)
+            floor_lines.append(
+                f"| {customers:,} | {len(built_nodes(lake))} "
+                f"| {', '.join(f'{f.seconds:.1f} ({f.cpu_seconds:.1f})' for f in floors)} "
+                f"| {wall / full.seconds:.3f} ({cpu / full.cpu_seconds:.3f}) "
+                f"| {0.15 * full.seconds:.1f} ({0.15 * full.cpu_seconds:.1f}) |"
+            )
         lines.append(
             f"| {customers:,} | {sum(rows.values()):,} | {full.seconds:.1f} ({full.cpu_seconds:.1f}) "
             f"| {full.peak_mb:,.0f} | {new_orders:,} | {next_day.seconds:.1f} ({next_day.cpu_seconds:.1f}) "
@@ -491,6 +565,18 @@ def main() -> None:
             f"({next_day.cpu_seconds / full.cpu_seconds:.3f}) |"
         )
     print("\n".join(lines))
+    if floor_lines:
+        print(
+            "\n".join(
+                [
+                    "",
+                    "| customers | next-day nodes | dbt's floor for them, s (CPU s) | floor / full: wall (CPU) "
+                    "| 15% of the full build, s (CPU s) |",
+                    "|---|---|---|---|---|",
+                    *floor_lines,
+                ]
+            )
+        )
 
 
 if __name__ == "__main__":
