@@ -46,6 +46,7 @@ from typing import NamedTuple
 import duckdb
 import psutil
 import pyarrow as pa
+import yaml
 from deltalake import write_deltalake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ if str(ROOT) not in sys.path:
 from cdp import lake as layout  # noqa: E402
 from cdp.lake import Lake  # noqa: E402
 from ingest.contracts import SOURCES  # noqa: E402
+from marts.audiences import DBT_PROJECT  # noqa: E402
 from marts.source_tables import OTHER_SOURCE_SCHEMAS, bronze_schema  # noqa: E402
 
 AS_OF = "2026-01-01T00:00:00+00:00"
@@ -265,6 +267,11 @@ def timed_build(lake: Lake, as_of: str, code: Path | None = None, settings: dict
 _last_build_span: dict[Path, tuple[float, float]] = {}  # lake root -> (start, end) of its last timed build, epoch s
 
 
+def run_results(lake: Lake) -> dict:
+    """The lake's last dbt invocation's run_results.json: ``results`` (one per node), ``elapsed_time``, ..."""
+    return json.loads((lake.marts_dir() / "target" / "run_results.json").read_text())
+
+
 def build_phases(lake: Lake) -> str:
     """Where the wall time of the lake's last timed ``cdp build`` went, from its process span, dbt's file log and
     run_results.json: before dbt (interpreter, imports, latest_as_of, source tables, audiences, plan, dbt's import),
@@ -274,8 +281,8 @@ def build_phases(lake: Lake) -> str:
 
     started, ended = _last_build_span[lake.root]
     work = lake.marts_dir()
-    results = json.loads((work / "target" / "run_results.json").read_text())
-    timings = [t for r in results["results"] for t in r["timing"] if t.get("started_at") and t.get("completed_at")]
+    nodes = run_results(lake)["results"]
+    timings = [t for r in nodes for t in r["timing"] if t.get("started_at") and t.get("completed_at")]
     if not timings:
         return "phases: no node ran"
 
@@ -361,9 +368,7 @@ def compare_incremental(
 
 def slowest_nodes(lake: Lake, count: int = 10) -> str:
     """The last dbt invocation's slowest nodes (run_results.json) and whether dbt could parse only what changed."""
-
-    work = lake.marts_dir()
-    results = json.loads((work / "target" / "run_results.json").read_text())
+    work, results = lake.marts_dir(), run_results(lake)
     nodes = sorted(((r["execution_time"], r["unique_id"].split(".")[-1]) for r in results["results"]), reverse=True)
     log = (work / "logs" / "dbt.log").read_text(errors="replace")
     last = log.rfind("Running with dbt=")
@@ -406,19 +411,13 @@ def parse_cost(workdir: Path, repeats: int) -> list[str]:
     return ["| `dbt parse`, new as_of each time, own process | runs | median s | min s |", "|---|---|---|---|", *lines]
 
 
-def built_nodes(lake: Lake) -> set[str]:
-    """The unique ids of the nodes the lake's last dbt invocation ran."""
-    results = json.loads((lake.marts_dir() / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"] for r in results}
-
-
 def dbt_floor(lake: Lake, workdir: Path, repeats: int = 3) -> list[Timed]:
     """The least any dbt build of the lake's last build's node set can cost: the same models and tests, in the same
     graph, as empty work (each model ``select 1``: a view where ours is a staging view, else a DuckDB table; each test
-    a query over its first parent that returns no row), built by dbt-duckdb with the same two threads in its own
+    a query over its first parent that returns no row), built by dbt-duckdb with the profile's threads in its own
     process after an untimed first build (so that the timed ones, like a next-day build, parse partially).
     The floor of dbt itself: its start, per-node overhead and end, with no data and no Delta write."""
-    built = built_nodes(lake)
+    built = {r["unique_id"] for r in run_results(lake)["results"]}
     graph = json.loads((lake.marts_dir() / "target" / "graph_summary.json").read_text())["linked"]
     parents: dict[str, list[str]] = {}
     for node in graph.values():
@@ -450,9 +449,10 @@ def dbt_floor(lake: Lake, workdir: Path, repeats: int = 3) -> list[Timed]:
         "name: floor\nversion: '1.0.0'\nprofile: floor\nconfig-version: 2\n"
         "flags: {log_level_file: info, send_anonymous_usage_stats: false}\n"
     )
+    threads = yaml.safe_load((DBT_PROJECT / "profiles.yml").read_text())["cdp"]["outputs"]["local"]["threads"]
     (project / "profiles.yml").write_text(
         f"floor:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n"
-        f"      path: {project / 'floor.duckdb'}\n      threads: 2\n"
+        f"      path: {project / 'floor.duckdb'}\n      threads: {threads}\n"
     )
     dbt = str(Path(sys.executable).with_name("dbt"))
     command = [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)]
@@ -553,7 +553,7 @@ def main() -> None:
             wall = statistics.median(f.seconds for f in floors)
             cpu = statistics.median(f.cpu_seconds for f in floors)
             floor_lines.append(
-                f"| {customers:,} | {len(built_nodes(lake))} "
+                f"| {customers:,} | {len(run_results(lake)['results'])} "
                 f"| {', '.join(f'{f.seconds:.1f} ({f.cpu_seconds:.1f})' for f in floors)} "
                 f"| {wall / full.seconds:.3f} ({cpu / full.cpu_seconds:.3f}) "
                 f"| {0.15 * full.seconds:.1f} ({0.15 * full.cpu_seconds:.1f}) |"
